@@ -1,0 +1,72 @@
+"""Helpers shared by the Stable Diffusion tutorial notebooks.
+
+Each module has one job; the notebooks import from here so that they read like a lesson:
+
+- :mod:`helpers.profiles`: which machine we are on (gpu, mps, cpu, tiny) and what that implies.
+- :mod:`helpers.loading`: ``load_pipeline``, the current diffusers way, for every profile.
+- :mod:`helpers.tiny`: the tiny random-weight pipelines that run anywhere.
+- :mod:`helpers.inputs`: ``get_inputs``, one seeded generator per image.
+- :mod:`helpers.grid`: ``image_grid`` and ``labelled_grid``.
+- :mod:`helpers.schedulers`: compatible schedulers, switching by name.
+- :mod:`helpers.measure`: wall time and peak memory.
+- :mod:`helpers.outputs`: saving images with their metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+
+
+class _DropTorchvisionFallbackNotice(logging.Filter):
+    """transformers 5 warns on import that image processors fall back to PIL when torchvision is missing.
+
+    The notebooks use no image processor (the tiny model has none; the safety checker's works the same either
+    way), so the notice only confuses learners and breaks notebook output comparisons.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "requires torchvision (not installed)" not in record.getMessage()
+
+
+logging.getLogger("transformers.utils.import_utils").addFilter(_DropTorchvisionFallbackNotice())
+
+from .grid import image_grid, labelled_grid  # noqa: E402
+from .inputs import get_inputs  # noqa: E402
+from .loading import ModelNotAvailableError, load_pipeline  # noqa: E402
+from .measure import Measurement, measure  # noqa: E402
+from .outputs import image_metadata, read_metadata, save_images  # noqa: E402
+from .profiles import (  # noqa: E402
+    PROFILES,
+    Profile,
+    activate_profile,
+    available_profiles,
+    check_gpu,
+    current_profile,
+    detect_device,
+    resolve_profile,
+)
+from .schedulers import list_schedulers, set_scheduler, usable_schedulers  # noqa: E402
+
+__all__ = [
+    "PROFILES",
+    "Measurement",
+    "ModelNotAvailableError",
+    "Profile",
+    "activate_profile",
+    "available_profiles",
+    "check_gpu",
+    "current_profile",
+    "detect_device",
+    "get_inputs",
+    "image_grid",
+    "image_metadata",
+    "labelled_grid",
+    "list_schedulers",
+    "load_pipeline",
+    "measure",
+    "read_metadata",
+    "resolve_profile",
+    "save_images",
+    "set_scheduler",
+    "usable_schedulers",
+]

@@ -1,0 +1,141 @@
+"""Loading a Stable Diffusion pipeline the current way, for every profile.
+
+One function, :func:`load_pipeline`, loads the real model on a GPU and the tiny test model on a laptop through
+the same ``from_pretrained`` call. It teaches the current diffusers API: ``dtype=`` (older tutorials write
+``torch_dtype=``), ``variant="fp16"`` (older: ``revision="fp16"``), safetensors only.
+
+Example:
+    >>> from helpers import load_pipeline
+    >>> pipe = load_pipeline(profile="tiny")
+    >>> type(pipe).__name__, pipe.device.type
+    ('StableDiffusionPipeline', 'cpu')
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from .profiles import Profile, current_profile, resolve_profile
+from .tiny import KINDS, tiny_model_path
+
+TINY_PREFIX = "tiny:"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class ModelNotAvailableError(OSError):
+    """The model is neither in the local Hugging Face cache nor downloadable from here."""
+
+
+def _looks_like_path(model_id: str) -> bool:
+    return model_id.startswith((".", "/", "~")) or "\\" in model_id or not _HUB_ID.match(model_id)
+
+
+def resolve_model(model_id: str | Path | None, profile: Profile) -> tuple[str, str]:
+    """Return ``(where, kind)``: what to pass to ``from_pretrained`` and one of ``"tiny"``, ``"local"``, ``"hub"``.
+
+    Raises:
+        FileNotFoundError: a local folder that does not exist or holds no ``model_index.json``.
+        ValueError: an unknown ``tiny:`` model.
+    """
+    model_id = profile.base_model if model_id is None else model_id
+    if isinstance(model_id, Path):
+        model_id = str(model_id)
+    if model_id.startswith(TINY_PREFIX):
+        kind = model_id[len(TINY_PREFIX) :]
+        if kind not in KINDS:
+            valid = [TINY_PREFIX + k for k in KINDS]
+            raise ValueError(f"Unknown tiny model model_id={model_id!r}; use one of {valid}")
+        return str(tiny_model_path(kind)), "tiny"
+    path = Path(model_id).expanduser()
+    if path.exists() or _looks_like_path(model_id):
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"model_id={model_id!r} is a local folder that does not exist (looked in {path.resolve()}). "
+                f"Give a folder made by pipe.save_pretrained(...), a Hub id such as "
+                f"'stable-diffusion-v1-5/stable-diffusion-v1-5', or profile='tiny' for the offline test model."
+            )
+        if not (path / "model_index.json").exists():
+            raise FileNotFoundError(
+                f"model_id={model_id!r} is a folder without model_index.json, so it is not a diffusers pipeline. "
+                f"Point at the folder that pipe.save_pretrained(...) wrote (it holds model_index.json, unet/, vae/)."
+            )
+        return str(path), "local"
+    return model_id, "hub"
+
+
+def has_variant(folder: str | Path, variant: str) -> bool:
+    """Whether a local pipeline folder holds weights of ``variant`` (e.g. ``unet/*.fp16.safetensors``)."""
+    return any(Path(folder).glob(f"*/*.{variant}.safetensors"))
+
+
+def load_kwargs(profile: Profile, kind: str, where: str, dtype: torch.dtype) -> dict:
+    """The keyword arguments for ``from_pretrained``. The safety checker is never switched off here."""
+    kwargs = {"dtype": dtype, "use_safetensors": True}
+    # Half-precision files are half the download; the Hub's SD1.5 repo has them as the "fp16" variant.
+    if dtype == torch.float16 and (kind == "hub" or (kind == "local" and has_variant(where, "fp16"))):
+        kwargs["variant"] = "fp16"
+    return kwargs
+
+
+def load_pipeline(
+    model_id: str | Path | None = None,
+    profile: str | Profile | None = None,
+    *,
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
+    pipeline_class=None,
+    **from_pretrained_kwargs,
+):
+    """Load a Stable Diffusion pipeline for a profile and move it to the profile's device.
+
+    Args:
+        model_id: a Hub id (``"prompthero/openjourney"``), a local folder, ``"tiny:base"`` / ``"tiny:finetuned"``,
+            or None for the profile's base model.
+        profile: a profile name or Profile; None uses the active profile (see :func:`helpers.activate_profile`).
+        device: override the profile's device (``"cuda"``, ``"mps"``, ``"cpu"``).
+        dtype: override the profile's dtype, e.g. ``torch.float32``.
+        pipeline_class: defaults to ``diffusers.StableDiffusionPipeline``.
+        **from_pretrained_kwargs: passed on, e.g. ``revision=`` or ``token=``.
+
+    Example:
+        >>> pipe = load_pipeline("tiny:finetuned", profile="tiny")
+        >>> pipe.dtype
+        torch.float32
+    """
+    if "torch_dtype" in from_pretrained_kwargs:
+        raise TypeError(
+            "load_pipeline takes dtype=, not torch_dtype= (the older spelling, deprecated in diffusers): "
+            "write load_pipeline(..., dtype=torch.float16)"
+        )
+    if pipeline_class is None:
+        from diffusers import StableDiffusionPipeline as pipeline_class
+
+    prof = current_profile() if profile is None else resolve_profile(profile)
+    where, kind = resolve_model(model_id, prof)
+    dtype = prof.dtype if dtype is None else dtype
+    device = prof.device if device is None else device
+    kwargs = {**load_kwargs(prof, kind, where, dtype), **from_pretrained_kwargs}
+
+    try:
+        try:
+            pipe = pipeline_class.from_pretrained(where, **kwargs)
+        except ValueError as err:
+            # Not every fine-tuned repo ships fp16 files: fall back to the full-precision files, cast on load.
+            if kwargs.get("variant") and "variant" in str(err):
+                kwargs.pop("variant")
+                pipe = pipeline_class.from_pretrained(where, **kwargs)
+            else:
+                raise
+    except OSError as err:
+        if kind != "hub":
+            raise
+        raise ModelNotAvailableError(
+            f"Could not load model_id={where!r}: it is not in the local Hugging Face cache and could not be "
+            f"downloaded ({type(err).__name__}). Fetch it once where there is internet "
+            f"(`make download`, or `hf download {where}`) and copy the cache folder (~/.cache/huggingface) here, "
+            f"or run offline on the tiny test model: SD_PROFILE=tiny, or load_pipeline(profile='tiny')."
+        ) from err
+    return pipe.to(device)

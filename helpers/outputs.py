@@ -1,0 +1,142 @@
+"""Saving images with everything needed to make them again.
+
+Each PNG carries its prompt, negative prompt, seed, steps, guidance scale, scheduler, model and size as PNG
+text metadata, and gets a JSON sidecar with the same facts. Nothing is ever overwritten: a name that is taken
+gets the next free number.
+
+Example:
+    >>> inputs = get_inputs(batch_size=2)
+    >>> images = pipe(**inputs).images
+    >>> [p.name for p in save_images(images, "out", pipe=pipe, inputs=inputs, prefix="chief")]  # doctest: +SKIP
+    ['chief-0000.png', 'chief-0001.png']
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from .tiny import KINDS, cache_root
+
+METADATA_KEYS = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "guidance_scale",
+    "scheduler",
+    "model",
+    "width",
+    "height",
+)
+
+
+def model_name(pipe) -> str:
+    """A readable name for the pipeline's model: its Hub id or folder, or ``tiny:base`` for a tiny test model."""
+    where = str(getattr(pipe, "name_or_path", "") or pipe.config.get("_name_or_path", ""))
+    path = Path(where)
+    if path.parent.parent == cache_root() and path.name in KINDS:
+        return f"tiny:{path.name}"
+    return where
+
+
+def _default_guidance(pipe) -> float | None:
+    param = inspect.signature(type(pipe).__call__).parameters.get("guidance_scale")
+    return None if param is None else param.default
+
+
+def _pick(value, i: int):
+    return value[i] if isinstance(value, (list, tuple)) else value
+
+
+def image_metadata(pipe=None, inputs: dict | None = None, index: int = 0, **extra) -> dict:
+    """The metadata of image ``index`` made by ``pipe(**inputs)``; ``extra`` adds or overrides keys."""
+    inputs = inputs or {}
+    meta = dict.fromkeys(METADATA_KEYS)
+    meta["prompt"] = _pick(inputs.get("prompt"), index)
+    meta["negative_prompt"] = _pick(inputs.get("negative_prompt"), index)
+    generator = _pick(inputs.get("generator"), index)
+    meta["seed"] = generator.initial_seed() if generator is not None else None
+    meta["steps"] = inputs.get("num_inference_steps")
+    meta["guidance_scale"] = inputs.get("guidance_scale", _default_guidance(pipe) if pipe is not None else None)
+    if pipe is not None:
+        meta["scheduler"] = type(pipe.scheduler).__name__
+        meta["model"] = model_name(pipe)
+    meta.update(extra)
+    return meta
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "image"
+
+
+def _exclusive(folder: Path, stem: str) -> tuple[Path, Path]:
+    """Claim the first free ``stem-NNNN.png`` (and its ``.json``), never touching an existing file."""
+    n = 0
+    while True:
+        png = folder / f"{stem}-{n:04d}.png"
+        sidecar = png.with_suffix(".json")
+        if not png.exists() and not sidecar.exists():
+            try:
+                with open(png, "xb"):
+                    pass
+            except FileExistsError:
+                pass
+            else:
+                return png, sidecar
+        n += 1
+
+
+def save_images(
+    images: Sequence[Image.Image],
+    output_dir: str | Path | None,
+    *,
+    pipe=None,
+    inputs: dict | None = None,
+    prefix: str | None = None,
+    **extra,
+) -> list[Path]:
+    """Save each image as PNG with its metadata, plus a JSON sidecar. Returns the PNG paths.
+
+    Args:
+        images: what ``pipe(...).images`` returned.
+        output_dir: the folder (made if missing); None saves nothing and returns ``[]``, so notebooks can call
+            this unconditionally and save only when asked to.
+        pipe, inputs: the pipeline and the arguments it was called with; the metadata is read from them.
+        prefix: the start of each file name; by default made from the prompt.
+        **extra: more metadata, e.g. ``notebook="02_text_to_image"``; it overrides what was read.
+    """
+    if output_dir is None:
+        return []
+    if isinstance(images, Image.Image):
+        images = [images]
+    folder = Path(output_dir).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for i, image in enumerate(images):
+        meta = image_metadata(pipe, inputs, i, **extra)
+        meta["width"], meta["height"] = image.size
+        meta["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        png, sidecar = _exclusive(folder, _slug(prefix or meta.get("prompt") or "image"))
+        info = PngInfo()
+        for key, value in meta.items():
+            if value is not None:
+                info.add_text(key, str(value))
+        image.save(png, pnginfo=info)
+        with open(sidecar, "x", encoding="utf-8") as f:
+            json.dump({"file": png.name, **meta}, f, indent=2)
+        saved.append(png)
+    return saved
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The text metadata stored in a PNG by :func:`save_images` (values as strings)."""
+    with Image.open(path) as img:
+        return dict(img.text)
