@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat $(PIN_FILES) 2>/dev/null | sha256sum | 
 TEST_ENV := SD_PROFILE=tiny HF_HUB_OFFLINE=1 MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint format lab lock clean
+.PHONY: help setup test lint format download lab lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ lint: setup ## ruff on the Python files and the notebooks
 format: setup ## Fix what ruff can fix
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+download: setup ## Fetch the real models once into the Hugging Face cache (MODELS="id ..." to choose)
+	$(PY) -m helpers.download $(MODELS)
 
 lab: setup ## Open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

@@ -15,6 +15,7 @@ Each module has one job; the notebooks import from here so that they read like a
 from __future__ import annotations
 
 import logging
+import warnings
 
 
 class _DropTorchvisionFallbackNotice(logging.Filter):
@@ -29,6 +30,11 @@ class _DropTorchvisionFallbackNotice(logging.Filter):
 
 
 logging.getLogger("transformers.utils.import_utils").addFilter(_DropTorchvisionFallbackNotice())
+
+# diffusers 0.42's schedulers hand torch tensors to numpy the pre-NumPy-2 way; numpy warns on every call.
+# The results are right; the warnings are about diffusers' code, not the learner's, so they are hidden.
+for _message in ("__array__ implementation doesn't accept a copy keyword", "__array_wrap__ must accept context"):
+    warnings.filterwarnings("ignore", message=_message, category=DeprecationWarning)
 
 from .grid import image_grid, labelled_grid  # noqa: E402
 from .inputs import get_inputs  # noqa: E402

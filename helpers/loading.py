@@ -80,6 +80,30 @@ def load_kwargs(profile: Profile, kind: str, where: str, dtype: torch.dtype) -> 
     return kwargs
 
 
+def fetch(call, where: str, kind: str, kwargs: dict):
+    """Run ``call(where, **kwargs)`` (``from_pretrained`` or ``download``) with the tutorial's fallbacks.
+
+    Not every fine-tuned repo ships fp16 files: without them, the full-precision files are used (and cast on
+    load). A Hub model that is neither cached nor reachable raises :class:`ModelNotAvailableError`.
+    """
+    try:
+        try:
+            return call(where, **kwargs)
+        except ValueError as err:
+            if kwargs.get("variant") and "variant" in str(err):
+                return call(where, **{k: v for k, v in kwargs.items() if k != "variant"})
+            raise
+    except OSError as err:
+        if kind != "hub" or isinstance(err, ModelNotAvailableError):
+            raise
+        raise ModelNotAvailableError(
+            f"Could not load model_id={where!r}: it is not in the local Hugging Face cache and could not be "
+            f"downloaded ({type(err).__name__}). Fetch it once where there is internet "
+            f"(`make download`, or `hf download {where}`) and copy the cache folder (~/.cache/huggingface) here, "
+            f"or run offline on the tiny test model: SD_PROFILE=tiny, or load_pipeline(profile='tiny')."
+        ) from err
+
+
 def load_pipeline(
     model_id: str | Path | None = None,
     profile: str | Profile | None = None,
@@ -119,23 +143,5 @@ def load_pipeline(
     device = prof.device if device is None else device
     kwargs = {**load_kwargs(prof, kind, where, dtype), **from_pretrained_kwargs}
 
-    try:
-        try:
-            pipe = pipeline_class.from_pretrained(where, **kwargs)
-        except ValueError as err:
-            # Not every fine-tuned repo ships fp16 files: fall back to the full-precision files, cast on load.
-            if kwargs.get("variant") and "variant" in str(err):
-                kwargs.pop("variant")
-                pipe = pipeline_class.from_pretrained(where, **kwargs)
-            else:
-                raise
-    except OSError as err:
-        if kind != "hub":
-            raise
-        raise ModelNotAvailableError(
-            f"Could not load model_id={where!r}: it is not in the local Hugging Face cache and could not be "
-            f"downloaded ({type(err).__name__}). Fetch it once where there is internet "
-            f"(`make download`, or `hf download {where}`) and copy the cache folder (~/.cache/huggingface) here, "
-            f"or run offline on the tiny test model: SD_PROFILE=tiny, or load_pipeline(profile='tiny')."
-        ) from err
+    pipe = fetch(pipeline_class.from_pretrained, where, kind, kwargs)
     return pipe.to(device)
