@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat $(PIN_FILES) 2>/dev/null | sha256sum | 
 TEST_ENV := SD_PROFILE=tiny HF_HUB_OFFLINE=1 MPLBACKEND=Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint format download lab lock clean
+.PHONY: help setup test run-all test-run-all test-browser bench-run-all lint format download lab lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,24 @@ $(STAMP): $(PIN_FILES)
 
 test: setup ## Set up if needed, then run every test (tiny profile, CPU, offline)
 	$(TEST_ENV) $(PY) -m pytest
+
+# run-all: PROFILE=auto|gpu|mps|cpu|tiny, NOTEBOOKS="03 05", PARAMS="seed=3 02.prompt='a red fox'", RESUME=latest.
+# JOBS is passed on only when given (make run-all JOBS=2); run-all's own default is one job, or one per GPU.
+PROFILE ?= auto
+RUN_ALL_ARGS = --profile $(PROFILE) --params "$(PARAMS)" $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
+	$(if $(RESUME),--resume $(RESUME)) $(if $(filter command line environment,$(origin JOBS)),--jobs $(JOBS))
+
+run-all: setup ## Run every notebook into runs/<UTC time>-<profile>/ with a report and a gallery (see README)
+	$(PY) -m helpers.run_all $(RUN_ALL_ARGS)
+
+test-run-all: setup ## The run-all tests, plus a real tiny run-all of the six notebooks
+	$(TEST_ENV) SD_TEST_RUN_ALL=1 $(PY) -m pytest tests/test_run_all.py
+
+test-browser: setup ## Headless Chromium (installed if missing) opens a fresh tiny run's gallery: every image loads
+	$(TEST_ENV) $(PY) -m helpers.browser_check
+
+bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
+	$(TEST_ENV) $(PY) -m helpers.bench_run_all
 
 lint: setup ## ruff on the Python files and the notebooks
 	$(VENV)/bin/ruff check .
