@@ -1,9 +1,10 @@
 """Run inside a notebook's kernel by run-all: on exit, write the kernel's peak memory to ``$SD_RUN_PEAK_FILE``.
 
-It records the peak resident memory of the kernel process (the kernel's own high-water mark, not sampled) and,
-when the notebook used CUDA, the peak GPU memory PyTorch allocated (``torch.cuda.max_memory_allocated``, the figure
-``helpers.measure`` reports too). It imports nothing heavy: it only reads torch if the notebook imported it.
-run-all loads this file with ``runpy`` at kernel start, so it adds no name to the notebook's namespace.
+It records the kernel process's peak resident memory (its own high-water mark, not sampled) and, when the notebook
+used CUDA, the peak GPU memory PyTorch allocated: ``torch.cuda.max_memory_allocated``, the figure ``helpers.measure``
+reports too, kept across the resets that ``measure`` does (``helpers.measure.cuda_peak_bytes``). It imports nothing
+heavy, and reads torch only if the notebook imported it. run-all loads this file with ``runpy`` at kernel start,
+so it adds no name to the notebook's namespace.
 """
 
 import atexit
@@ -38,8 +39,10 @@ def peaks() -> dict:
     result = {"rss_peak_bytes": peak_rss()}
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        result["cuda_peak_bytes"] = max(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
-        result["cuda_device"] = torch.cuda.get_device_name(0)
+        measure = sys.modules.get("helpers.measure")  # it resets PyTorch's peak counter, and remembers the peak
+        peak = measure.cuda_peak_bytes() if measure is not None else torch.cuda.max_memory_allocated()
+        result["cuda_peak_bytes"] = peak
+        result["cuda_device"] = torch.cuda.get_device_name(torch.cuda.current_device())
     return result
 
 

@@ -22,6 +22,17 @@ import psutil
 import torch
 
 MEMORY_KINDS = {"cuda": "GPU memory allocated", "mps": "MPS driver memory", "cpu": "process RSS"}
+# The highest CUDA peak seen before measure() reset PyTorch's counter, so the process's overall peak survives.
+_cuda_peak_before_resets = 0
+
+
+def cuda_peak_bytes() -> int:
+    """The most GPU memory PyTorch allocated in this process so far, across the resets that measure() does.
+
+    run-all reads it when a notebook's kernel exits (``torch.cuda.max_memory_allocated()`` alone would only cover
+    the time since the last ``measure`` block began).
+    """
+    return max(_cuda_peak_before_resets, torch.cuda.max_memory_allocated())
 
 
 @dataclass
@@ -108,6 +119,8 @@ def measure(label: str = "", device=None):
     result = Measurement(label=label, device=device)
     _synchronize(device)
     if device == "cuda":
+        global _cuda_peak_before_resets
+        _cuda_peak_before_resets = cuda_peak_bytes()
         torch.cuda.reset_peak_memory_stats()
         sampler = None
     elif device == "mps":

@@ -39,7 +39,8 @@ def _mib(peak_bytes: int | None) -> float | None:
 def image_entries(folder: Path, stem: str) -> list[dict]:
     """Each image a notebook saved: its path relative to the run folder and its metadata (from the sidecar)."""
     entries = []
-    for png in sorted(images_dir(folder, stem).glob("*.png")):
+    pngs = images_dir(folder, stem).glob("*.png")
+    for png in sorted(pngs, key=lambda p: (p.stat().st_mtime_ns, p.name)):  # in the order the notebook made them
         try:
             meta = json.loads(png.with_suffix(".json").read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -329,3 +329,18 @@ def test_the_profile_files_fit_the_six_notebooks(profile):
     path = ROOT / "notebooks" / "params" / f"{profile}.yaml"
     resolved = resolve_parameters(declared, list(notebooks), *load_param_file(path), source=path.name)
     assert all(params["seed"] == 0 for params in resolved.values())
+
+
+@pytest.mark.gpu
+def test_the_kernel_probe_keeps_the_cuda_peak_across_the_resets_measure_does():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from helpers import measure
+    from helpers.kernel_probe import peaks
+
+    block = torch.empty(256 * 2**20, dtype=torch.uint8, device="cuda")
+    del block
+    with measure("after the big block", "cuda"):
+        pass
+    assert torch.cuda.max_memory_allocated() < 256 * 2**20 <= peaks()["cuda_peak_bytes"]
