@@ -10,6 +10,10 @@ Each module has one job; the notebooks import from here so that they read like a
 - :mod:`helpers.schedulers`: compatible schedulers, switching by name.
 - :mod:`helpers.measure`: wall time and peak memory.
 - :mod:`helpers.outputs`: saving images with their metadata.
+- :mod:`helpers.components`: what is inside a pipeline, and what half precision changes.
+- :mod:`helpers.compare`: the same prompt and seed through several settings, timed and tabulated.
+- :mod:`helpers.memory`: memory settings applied and undone by name, and measured.
+- :mod:`helpers.charts`: bar charts of measurements, and figures as images.
 """
 
 from __future__ import annotations
@@ -36,10 +40,29 @@ logging.getLogger("transformers.utils.import_utils").addFilter(_DropTorchvisionF
 for _message in ("__array__ implementation doesn't accept a copy keyword", "__array_wrap__ must accept context"):
     warnings.filterwarnings("ignore", message=_message, category=DeprecationWarning)
 
-from .grid import image_grid, labelled_grid  # noqa: E402
+from .charts import bar_chart, figure_to_image  # noqa: E402
+from .compare import (  # noqa: E402
+    NOT_FOR_SD15,
+    Run,
+    compare_schedulers,
+    image_difference,
+    nearest_image,
+    runs_table,
+    time_batch_sizes,
+    timed_run,
+)
+from .components import components_table, half_precision_check, pipeline_components  # noqa: E402
+from .grid import grid_shape, image_grid, labelled_grid  # noqa: E402
 from .inputs import get_inputs  # noqa: E402
-from .loading import ModelNotAvailableError, load_pipeline  # noqa: E402
+from .loading import ModelNotAvailableError, from_pretrained_call, load_pipeline  # noqa: E402
 from .measure import Measurement, measure  # noqa: E402
+from .memory import (  # noqa: E402
+    MEMORY_SETTINGS,
+    attention_processors,
+    compare_memory_settings,
+    memory_setting,
+    memory_settings_table,
+)
 from .outputs import image_metadata, read_metadata, save_images  # noqa: E402
 from .profiles import (  # noqa: E402
     PROFILES,
@@ -54,25 +77,45 @@ from .profiles import (  # noqa: E402
 from .schedulers import list_schedulers, set_scheduler, usable_schedulers  # noqa: E402
 
 __all__ = [
+    "MEMORY_SETTINGS",
+    "NOT_FOR_SD15",
     "PROFILES",
     "Measurement",
     "ModelNotAvailableError",
     "Profile",
+    "Run",
     "activate_profile",
+    "attention_processors",
     "available_profiles",
+    "bar_chart",
     "check_gpu",
+    "compare_memory_settings",
+    "compare_schedulers",
+    "components_table",
     "current_profile",
     "detect_device",
+    "figure_to_image",
+    "from_pretrained_call",
     "get_inputs",
+    "grid_shape",
+    "half_precision_check",
+    "image_difference",
     "image_grid",
     "image_metadata",
     "labelled_grid",
     "list_schedulers",
     "load_pipeline",
     "measure",
+    "memory_setting",
+    "memory_settings_table",
+    "nearest_image",
+    "pipeline_components",
     "read_metadata",
     "resolve_profile",
+    "runs_table",
     "save_images",
     "set_scheduler",
+    "time_batch_sizes",
+    "timed_run",
     "usable_schedulers",
 ]

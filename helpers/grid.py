@@ -33,6 +33,26 @@ def _check_grid(imgs: Sequence[Image.Image], rows: int, cols: int) -> None:
         raise ValueError(f"all images must have the same size, got sizes {sizes}; resize them first")
 
 
+def grid_shape(n: int, max_cols: int | None = None) -> tuple[int, int]:
+    """The ``(rows, cols)`` of a grid for ``n`` images, as square as possible with every cell used.
+
+    ``cols`` is the smallest divisor of ``n`` that is at least its square root (8 gives 2 x 4, 16 gives 4 x 4);
+    with ``max_cols``, rows grow instead (the last row may then have empty cells).
+
+    Example:
+        >>> grid_shape(8), grid_shape(16), grid_shape(2)
+        ((2, 4), (4, 4), (1, 2))
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1 (the number of images), got n={n!r}")
+    if max_cols is not None and (isinstance(max_cols, bool) or not isinstance(max_cols, int) or max_cols < 1):
+        raise ValueError(f"max_cols must be an integer >= 1 or None, got max_cols={max_cols!r}")
+    cols = next(c for c in range(1, n + 1) if n % c == 0 and c * c >= n)
+    if max_cols is not None and cols > max_cols:
+        cols = max_cols
+    return -(-n // cols), cols
+
+
 def image_grid(imgs: Sequence[Image.Image], rows: int = 2, cols: int = 4) -> Image.Image:
     """Paste images row by row into one RGB image of ``cols * w`` by ``rows * h``; unused cells stay black.
 

@@ -104,6 +104,25 @@ def fetch(call, where: str, kind: str, kwargs: dict):
         ) from err
 
 
+def from_pretrained_call(
+    model_id: str | Path | None = None, profile: str | Profile | None = None, *, dtype: torch.dtype | None = None
+) -> str:
+    """The ``from_pretrained(...).to(...)`` call that :func:`load_pipeline` makes, written out as code.
+
+    Example:
+        >>> print(from_pretrained_call(profile="gpu"))
+        StableDiffusionPipeline.from_pretrained("stable-diffusion-v1-5/stable-diffusion-v1-5", dtype=torch.float16, \
+variant="fp16", use_safetensors=True).to("cuda")
+    """
+    prof = current_profile() if profile is None else resolve_profile(profile)
+    where, kind = resolve_model(model_id, prof)
+    kwargs = load_kwargs(prof, kind, where, prof.dtype if dtype is None else dtype)
+    args = [f'"{where}"', f"dtype={kwargs['dtype']}"]
+    args += [f'variant="{kwargs["variant"]}"'] if "variant" in kwargs else []
+    args += [f"use_safetensors={kwargs['use_safetensors']}"]
+    return f'StableDiffusionPipeline.from_pretrained({", ".join(args)}).to("{prof.device}")'
+
+
 def load_pipeline(
     model_id: str | Path | None = None,
     profile: str | Profile | None = None,

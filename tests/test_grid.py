@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from helpers import image_grid, labelled_grid
+from helpers import grid_shape, image_grid, labelled_grid
 
 
 def solid(i: int, size=(8, 6)) -> Image.Image:
@@ -67,3 +67,22 @@ def test_labelled_grid_enlarges_small_images_and_adds_a_caption_strip():
 def test_labelled_grid_needs_one_label_per_image():
     with pytest.raises(ValueError, match="need one label per image, got 1 labels for 2 images"):
         labelled_grid([solid(0), solid(1)], ["only one"])
+
+
+@pytest.mark.parametrize(
+    ("n", "max_cols", "shape"),
+    [(1, None, (1, 1)), (2, None, (1, 2)), (8, None, (2, 4)), (16, None, (4, 4)), (7, None, (1, 7)), (7, 4, (2, 4))],
+)
+def test_grid_shape_is_as_square_as_possible(n, max_cols, shape):
+    assert grid_shape(n, max_cols) == shape
+    rows, cols = shape
+    assert rows * cols >= n
+
+
+@pytest.mark.parametrize(
+    ("n", "max_cols", "message"),
+    [(0, None, r"n must be an integer >= 1 \(the number of images\), got n=0"), (4, 0, r"got max_cols=0")],
+)
+def test_bad_grid_shapes_are_named(n, max_cols, message):
+    with pytest.raises(ValueError, match=message):
+        grid_shape(n, max_cols)

@@ -60,3 +60,23 @@ def test_generator_i_draws_what_a_lone_generator_with_seed_plus_i_draws(seed, ba
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         get_inputs(**kwargs)
+
+
+def test_size_is_passed_only_when_asked_for(tiny_pipe):
+    assert "height" not in get_inputs() and "width" not in get_inputs()
+    inputs = get_inputs(num_inference_steps=1, height=32, width=48)
+    assert (inputs["height"], inputs["width"]) == (32, 48)
+    assert tiny_pipe(**inputs).images[0].size == (48, 32)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"height": 100}, r"height must be a multiple of 8 .* got height=100; use 96 or 104"),
+        ({"width": 4}, r"width must be an integer >= 8, got width=4"),
+        ({"height": "64"}, r"height must be an integer >= 8, got height='64'"),
+    ],
+)
+def test_bad_sizes_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        get_inputs(**kwargs)

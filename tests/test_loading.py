@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from helpers import ModelNotAvailableError, activate_profile, load_pipeline
+from helpers import ModelNotAvailableError, activate_profile, from_pretrained_call, load_pipeline
 from helpers.loading import load_kwargs, resolve_model
 from helpers.profiles import PROFILES
 
@@ -92,3 +92,13 @@ def test_fp16_variant_only_for_local_folders_that_have_it(tiny_pipe, tmp_path):
     pipe = load_pipeline(halves, profile="tiny", dtype=torch.float16)  # loads the fp16 files on the CPU
     assert pipe.unet.dtype == torch.float16
     assert json.loads((halves / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"
+
+
+def test_from_pretrained_call_writes_out_what_load_pipeline_runs():
+    assert from_pretrained_call(profile="gpu") == (
+        'StableDiffusionPipeline.from_pretrained("stable-diffusion-v1-5/stable-diffusion-v1-5", '
+        'dtype=torch.float16, variant="fp16", use_safetensors=True).to("cuda")'
+    )
+    tiny = from_pretrained_call(profile="tiny")
+    assert tiny.endswith('tiny-v1/base", dtype=torch.float32, use_safetensors=True).to("cpu")')
+    assert "variant" not in from_pretrained_call("prompthero/openjourney", profile="cpu")
