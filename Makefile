@@ -8,9 +8,20 @@ PIN_FILES := requirements.txt requirements-dev.txt constraints.txt pyproject.tom
 STAMP  := $(VENV)/.installed-$(shell cat $(PIN_FILES) 2>/dev/null | sha256sum | cut -c1-12)
 # Tests never touch the Hub and never need a GPU: they run the tiny profile.
 TEST_ENV := SD_PROFILE=tiny HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+# pytest workers (pytest-xdist); one file, or one notebook, stays on one worker. Each computes on its share of
+# the cores: more PyTorch threads than cores spin-wait (nbval of the six goldens on 2 cores: 357 s with 2 workers
+# of 2 threads, 56 s with 2 workers of 1 thread).
+TEST_JOBS ?= 2
+THREADS := $(shell n=$$(( $$(nproc 2>/dev/null || echo 2) / $(TEST_JOBS) )); echo $$(( n > 0 ? n : 1 )))
+# nbval over the references in tests/goldens/: it compares only what cells marked `# NBVAL_CHECK_OUTPUT` print.
+NBVAL := --nbval-lax --nbval-current-env
+# What nbstripout removes besides outputs and execution counts: metadata that differs between machines and tools.
+STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.language_info.version \
+	cell.metadata.papermill cell.metadata.execution cell.metadata.editable cell.metadata.slideshow \
+	cell.metadata.jp-MarkdownHeadingCollapsed cell.metadata.colab cell.metadata.outputId cell.metadata.id
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test run-all test-run-all test-browser bench-run-all lint format download lab lock clean
+.PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all lint format download lab lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,8 +35,19 @@ $(STAMP): $(PIN_FILES)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: setup ## Set up if needed, then run every test (tiny profile, CPU, offline)
-	$(TEST_ENV) $(PY) -m pytest
+test: setup ## Set up if needed, then run every test, nbval of the notebooks included (tiny profile, CPU, offline)
+	$(TEST_ENV) OMP_NUM_THREADS=$(THREADS) $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(NBVAL) --nbval-cell-timeout=300
+
+golden: setup ## Regenerate the nbval references in tests/goldens/ (tiny profile) after changing a notebook
+	$(TEST_ENV) $(PY) tests/goldens/make_goldens.py
+
+strip: setup ## Strip outputs, execution counts and machine-specific metadata from notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --extra-keys "$(STRIP_KEYS)" notebooks/*.ipynb
+
+test-gpu: setup ## The same nbval check on a CUDA GPU with the real models (SD_PROFILE=gpu); fails without CUDA
+	@$(PY) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
+	'make test-gpu needs a CUDA GPU and torch.cuda.is_available() is False here; on a CPU, run make test')"
+	SD_PROFILE=gpu HF_HUB_OFFLINE=0 MPLBACKEND=Agg $(PY) -m pytest $(NBVAL) --nbval-cell-timeout=1800 tests/goldens
 
 # run-all: PROFILE=auto|gpu|mps|cpu|tiny, NOTEBOOKS="03 05", PARAMS="seed=3 02.prompt='a red fox'", RESUME=latest.
 # JOBS is passed on only when given (make run-all JOBS=2); run-all's own default is one job, or one per GPU.

@@ -53,7 +53,7 @@ from .compare import (  # noqa: E402
 )
 from .components import components_table, half_precision_check, pipeline_components  # noqa: E402
 from .grid import grid_shape, image_grid, labelled_grid  # noqa: E402
-from .inputs import get_inputs  # noqa: E402
+from .inputs import generation_settings, get_inputs  # noqa: E402
 from .loading import ModelNotAvailableError, from_pretrained_call, load_pipeline  # noqa: E402
 from .measure import Measurement, measure  # noqa: E402
 from .memory import (  # noqa: E402
@@ -96,6 +96,7 @@ __all__ = [
     "detect_device",
     "figure_to_image",
     "from_pretrained_call",
+    "generation_settings",
     "get_inputs",
     "grid_shape",
     "half_precision_check",

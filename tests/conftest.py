@@ -35,3 +35,10 @@ def fresh_tiny_pipe():
     pipe = helpers.load_pipeline(profile="tiny")
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With nbval on (``make test``), only the goldens are notebooks to test; any other .ipynb is data."""
+    if collection_path.suffix == ".ipynb" and collection_path.parent.name != "goldens":
+        return True
+    return None

@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import activate_profile, get_inputs
+from helpers import activate_profile, generation_settings, get_inputs
 from helpers.profiles import DEFAULT_PROMPT
 
 
@@ -80,3 +80,19 @@ def test_size_is_passed_only_when_asked_for(tiny_pipe):
 def test_bad_sizes_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         get_inputs(**kwargs)
+
+
+def test_generation_settings_take_the_profiles_values_for_none():
+    activate_profile("tiny")
+    assert generation_settings() == {"num_inference_steps": 10, "height": 64, "width": 64}
+    assert generation_settings(fast=True)["num_inference_steps"] == 5
+    assert generation_settings(3, 32, fast=True) == {"num_inference_steps": 3, "height": 32, "width": 64}
+    activate_profile("gpu")
+    assert generation_settings(fast=True) == {"num_inference_steps": 20, "height": 512, "width": 512}
+
+
+def test_generation_settings_refuse_bad_values_at_once():
+    with pytest.raises(ValueError, match=r"height must be a multiple of 8 .* got height=500"):
+        generation_settings(height=500)
+    with pytest.raises(ValueError, match=r"num_inference_steps must be an integer >= 1, got num_inference_steps=0"):
+        generation_settings(num_inference_steps=0)
