@@ -54,7 +54,7 @@ from .compare import (  # noqa: E402
 from .components import components_table, half_precision_check, pipeline_components  # noqa: E402
 from .grid import grid_shape, image_grid, labelled_grid  # noqa: E402
 from .inputs import generation_settings, get_inputs  # noqa: E402
-from .loading import ModelNotAvailableError, from_pretrained_call, load_pipeline  # noqa: E402
+from .loading import ModelNotAvailableError, NoSafetensorsError, from_pretrained_call, load_pipeline  # noqa: E402
 from .measure import Measurement, measure  # noqa: E402
 from .memory import (  # noqa: E402
     MEMORY_SETTINGS,
@@ -82,6 +82,7 @@ __all__ = [
     "PROFILES",
     "Measurement",
     "ModelNotAvailableError",
+    "NoSafetensorsError",
     "Profile",
     "Run",
     "activate_profile",

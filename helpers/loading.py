@@ -29,6 +29,10 @@ class ModelNotAvailableError(OSError):
     """The model is neither in the local Hugging Face cache nor downloadable from here."""
 
 
+class NoSafetensorsError(OSError):
+    """The model has only pickle weights (``.bin``, ``.ckpt``), which can run code when loaded."""
+
+
 def _looks_like_path(model_id: str) -> bool:
     return model_id.startswith((".", "/", "~")) or "\\" in model_id or not _HUB_ID.match(model_id)
 
@@ -94,6 +98,12 @@ def fetch(call, where: str, kind: str, kwargs: dict):
                 return call(where, **{k: v for k, v in kwargs.items() if k != "variant"})
             raise
     except OSError as err:
+        if kwargs.get("use_safetensors") and "safetensors" in str(err):
+            raise NoSafetensorsError(
+                f"model_id={where!r} has no safetensors weights, only pickle files (.bin/.ckpt), which can run "
+                f"code when loaded, so they are refused. Use a model that ships safetensors, or, if you trust its "
+                f"author, allow them: load_pipeline({where!r}, use_safetensors=None) (safetensors where present)."
+            ) from err
         if kind != "hub" or isinstance(err, ModelNotAvailableError):
             raise
         raise ModelNotAvailableError(

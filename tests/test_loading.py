@@ -3,7 +3,13 @@ import json
 import pytest
 import torch
 
-from helpers import ModelNotAvailableError, activate_profile, from_pretrained_call, load_pipeline
+from helpers import (
+    ModelNotAvailableError,
+    NoSafetensorsError,
+    activate_profile,
+    from_pretrained_call,
+    load_pipeline,
+)
 from helpers.loading import load_kwargs, resolve_model
 from helpers.profiles import PROFILES
 
@@ -102,3 +108,12 @@ def test_from_pretrained_call_writes_out_what_load_pipeline_runs():
     tiny = from_pretrained_call(profile="tiny")
     assert tiny.endswith('tiny-v1/base", dtype=torch.float32, use_safetensors=True).to("cpu")')
     assert "variant" not in from_pretrained_call("prompthero/openjourney", profile="cpu")
+
+
+def test_pickle_only_weights_are_refused_unless_asked_for(tiny_pipe, tmp_path):
+    tiny_pipe.save_pretrained(tmp_path / "pickled", safe_serialization=False)
+    assert not list((tmp_path / "pickled" / "unet").glob("*.safetensors"))  # the UNet only as a pickle
+    with pytest.raises(NoSafetensorsError, match=r"has no safetensors weights.*use_safetensors=None"):
+        load_pipeline(tmp_path / "pickled", profile="tiny")
+    pipe = load_pipeline(tmp_path / "pickled", profile="tiny", use_safetensors=None)  # the explicit opt-in
+    assert pipe.unet.config.block_out_channels == tiny_pipe.unet.config.block_out_channels
