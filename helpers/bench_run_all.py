@@ -27,11 +27,11 @@ from . import run_all
 
 def notebook_script(source: Path, parameters: dict) -> str:
     """The notebook's code with ``parameters`` injected, as one Python script (what the kernel would run)."""
-    import nbformat
     from nbconvert import PythonExporter
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    nb = parameterize_notebook(nbformat.read(source, as_version=4), parameters)
+    nb = parameterize_notebook(load_notebook_node(str(source)), parameters)
     script, _ = PythonExporter().from_notebook_node(nb)
     return script
 

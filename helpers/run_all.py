@@ -46,8 +46,10 @@ from .run_state import (
     executed_notebook,
     find_run,
     images_dir,
+    longest_first,
     new_run_folder,
     point_latest,
+    previous_seconds,
     set_aside,
     utc_now,
 )
@@ -183,67 +185,98 @@ def progress_line(index: str, stem: str, result: NotebookResult) -> str:
     return f"{index} {stem}: {result.status.upper()} after {result.seconds:.1f} s: {format_error(result.error)}"
 
 
-def execute(state: RunState, stems: list[str], profile: Profile, jobs: int, cell_timeout: float | None) -> int:
-    """Run ``stems`` of the run, write its report, print the summary; returns the exit code."""
-    folder = state.folder
-    banner = None if profile.real_weights else TINY_BANNER
-    order = {stem: f"[{i}/{len(state.notebooks)}]" for i, stem in enumerate(state.notebooks, 1)}
-    context: dict = {}
-    reports_lock = threading.Lock()
-    html_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-all-html")
-    runner = JobRunner(gpu_slots(jobs, visible_gpus() if profile.device == "cuda" else []))
-    threads = cpu_threads_env(jobs, os.cpu_count(), dict(os.environ))
+class Session:
+    """One sitting of a run: runs the notebooks it is given, keeps the state and the report up to date."""
 
-    def refresh() -> dict:
-        with reports_lock:
-            return write_reports(folder, state.snapshot(), context.get("environment"), banner)
+    def __init__(self, state: RunState, profile: Profile, jobs: int, cell_timeout: float | None):
+        self.state, self.profile, self.cell_timeout = state, profile, cell_timeout
+        self.banner = None if profile.real_weights else TINY_BANNER
+        self.order = {stem: f"[{i}/{len(state.notebooks)}]" for i, stem in enumerate(state.notebooks, 1)}
+        self.runner = JobRunner(gpu_slots(jobs, visible_gpus() if profile.device == "cuda" else []))
+        self.threads = cpu_threads_env(jobs, os.cpu_count(), dict(os.environ))
+        self.environment: dict | None = None
+        self._reports_lock = threading.Lock()
+        self._html = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-all-html")
 
-    def record_environment() -> None:
-        context["environment"] = environment_record(profile.name)
-        (folder / "environment.json").write_text(json.dumps(context["environment"], indent=2), encoding="utf-8")
+    def refresh(self) -> dict:
+        """Rewrite summary.json, summary.md and index.html from the current state."""
+        with self._reports_lock:
+            return write_reports(self.state.folder, self.state.snapshot(), self.environment, self.banner)
 
-    def run_one(stem: str, extra_env: dict[str, str]) -> NotebookResult:
-        nb = state.notebooks[stem]
-        state.update(stem, status="running", attempts=nb.get("attempts", 0) + 1, error=None)
-        say(f"{order[stem]} {stem}: running" + (f" on GPU {extra_env['CUDA_VISIBLE_DEVICES']}" if extra_env else ""))
-        parameters = {**nb["parameters"], "profile": profile.name, "output_dir": str(images_dir(folder, stem))}
+    def record_environment(self) -> None:
+        self.environment = environment_record(self.profile.name)
+        text = json.dumps(self.environment, indent=2)
+        (self.state.folder / "environment.json").write_text(text, encoding="utf-8")
+
+    def run_one(self, stem: str, extra_env: dict[str, str]) -> NotebookResult:
+        """Run one notebook (in a job thread), record how it went, queue its HTML rendering."""
+        folder, nb = self.state.folder, self.state.notebooks[stem]
+        self.state.update(stem, status="running", attempts=nb.get("attempts", 0) + 1, error=None)
+        gpu = f" on GPU {extra_env['CUDA_VISIBLE_DEVICES']}" if extra_env else ""
+        say(f"{self.order[stem]} {stem}: running{gpu}")
         result = run_notebook(
             Path(nb["source"]),
             folder,
             stem,
-            parameters,
-            device=profile.device,
-            extra_env={**threads, **extra_env},
-            cell_timeout=cell_timeout,
-            on_kernel_start=lambda pid: runner.kernel_started(stem, pid),
-            interrupted=runner.stopping.is_set,
+            {**nb["parameters"], "profile": self.profile.name, "output_dir": str(images_dir(folder, stem))},
+            device=self.profile.device,
+            extra_env={**self.threads, **extra_env},
+            cell_timeout=self.cell_timeout,
+            on_kernel_start=lambda pid: self.runner.kernel_started(stem, pid),
+            interrupted=self.runner.stopping.is_set,
         )
-        state.update(stem, **result.as_dict())
-        say(progress_line(order[stem], stem, result))
+        self.state.update(stem, **result.as_dict())
+        say(progress_line(self.order[stem], stem, result))
         if executed_notebook(folder, stem).exists():
-            html_pool.submit(render_html, executed_notebook(folder, stem))
-        refresh()
+            self._html.submit(render_html, executed_notebook(folder, stem))
+        self.refresh()
         return result
 
-    start = time.perf_counter()
-    env_thread = threading.Thread(target=record_environment, name="run-all-env", daemon=True)
-    env_thread.start()
-    stopped_by = runner.run_all(stems, run_one)
-    html_pool.shutdown(wait=True)
-    env_thread.join()
-    seconds = (state.data.get("seconds") or 0) + time.perf_counter() - start
-    complete = stopped_by is None and not state.missing()
-    state.set(status="complete" if complete else "incomplete", finished=utc_now(), seconds=round(seconds, 2))
-    summary = refresh()
-    say("\n" + summary_table(summary) + "\n")
-    say(f"{headline(summary)} in {seconds:.1f} s. Gallery: {folder / 'index.html'}")
-    if stopped_by is not None:
-        say(
-            f"Stopped by {signal.Signals(stopped_by).name}. "
-            f"Finish it with: make run-all RESUME={folder}  (or python -m helpers.run_all --resume {folder})"
-        )
-        return 128 + int(stopped_by)
-    return 1 if summary["failed"] else 0
+    def run(self, stems: list[str]) -> int:
+        """Run ``stems``, write the report, print the summary; returns the exit code."""
+        start = time.perf_counter()
+        env_thread = threading.Thread(target=self.record_environment, name="run-all-env", daemon=True)
+        env_thread.start()
+        stopped_by = self.runner.run_all(stems, self.run_one)
+        self._html.shutdown(wait=True)
+        env_thread.join()
+        seconds = (self.state.data.get("seconds") or 0) + time.perf_counter() - start
+        complete = stopped_by is None and not self.state.missing()
+        self.state.set(status="complete" if complete else "incomplete", finished=utc_now(), seconds=round(seconds, 2))
+        summary = self.refresh()
+        folder = self.state.folder
+        say(f"\n{summary_table(summary)}\n\n{headline(summary)} in {seconds:.1f} s. Gallery: {folder / 'index.html'}")
+        if stopped_by is not None:
+            say(
+                f"Stopped by {signal.Signals(stopped_by).name}. "
+                f"Finish it with: make run-all RESUME={folder}  (or python -m helpers.run_all --resume {folder})"
+            )
+            return 128 + int(stopped_by)
+        return 1 if summary["failed"] else 0
+
+
+def start_new_run(args: argparse.Namespace) -> tuple[RunState, Profile]:
+    """Check the plan, then make the run folder and its state file, and point runs/latest at it."""
+    profile, sources, parameters = plan_new_run(args)
+    folder = new_run_folder(args.runs_dir, profile.name)
+    state = RunState.create(folder, profile.name, args.jobs, parameters, sources)
+    point_latest(args.runs_dir, folder)
+    say(f"run-all: {len(parameters)} notebooks, profile {profile.name}, JOBS={args.jobs} -> {folder}")
+    return state, profile
+
+
+def start_resume(args: argparse.Namespace) -> tuple[RunState, Profile]:
+    """Set aside what unfinished notebooks left and mark them pending again."""
+    state, profile = plan_resume(args)
+    missing = state.missing()
+    for stem in missing:
+        moved = set_aside(state.folder, stem)
+        if moved:
+            say(f"{stem}: what the interrupted attempt left is kept in {moved.relative_to(state.folder)}")
+        state.update(stem, status="pending")
+    state.set(status="running", runner_pid=os.getpid(), resumed=utc_now(), jobs=args.jobs)
+    say(f"run-all: resuming {state.folder} ({len(missing)} of {len(state.notebooks)} notebooks left)")
+    return state, profile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,29 +285,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.list_params:
             list_params(discover(args.notebooks_dir))
             return 0
-        if args.resume:
-            state, profile = plan_resume(args)
-            stems = state.missing()
-            for stem in stems:
-                moved = set_aside(state.folder, stem)
-                if moved:
-                    say(f"{stem}: what the interrupted attempt left is kept in {moved.relative_to(state.folder)}")
-                state.update(stem, status="pending")
-            state.set(status="running", runner_pid=os.getpid(), resumed=utc_now(), jobs=args.jobs)
-            say(f"run-all: resuming {state.folder} ({len(stems)} of {len(state.notebooks)} notebooks left)")
-        else:
-            profile, sources, parameters = plan_new_run(args)
-            folder = new_run_folder(args.runs_dir, profile.name)
-            state = RunState.create(folder, profile.name, args.jobs, parameters, sources)
-            point_latest(args.runs_dir, folder)
-            stems = list(parameters)
-            say(f"run-all: {len(stems)} notebooks, profile {profile.name}, JOBS={args.jobs} -> {folder}")
+        state, profile = start_resume(args) if args.resume else start_new_run(args)
     except (ParameterError, FileNotFoundError, ValueError) as err:
         print(f"run-all: {err}", file=sys.stderr)
         return 2
     if not profile.real_weights:
         _show_tiny_banner()
-    return execute(state, stems, profile, args.jobs, args.cell_timeout)
+    stems = state.missing()
+    if args.jobs > 1:  # start the longest notebooks first (as they took last time), so the jobs end together
+        stems = longest_first(stems, previous_seconds(args.runs_dir, profile.name, exclude=state.folder))
+    return Session(state, profile, args.jobs, args.cell_timeout).run(stems)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from .run_notebook import NotebookResult, stop_kernel
 
-
-class RunInterrupted(Exception):
-    """Raised in the main thread by SIGTERM (Ctrl-C raises KeyboardInterrupt)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+# Ctrl-C and kill: both stop the run cleanly, so that it can be resumed.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def gpu_slots(jobs: int, gpus: Sequence[str]) -> list[str | None]:
@@ -117,30 +112,26 @@ class JobRunner:
 
         Returns None when all ran, or the signal number that stopped the run (SIGINT for Ctrl-C, SIGTERM).
         ``run`` must record its own results; it is not called for names left when the run stops.
+
+        The signal handlers only note the signal; this loop sees it within 0.2 s and stops the kernels. (An
+        exception raised from a handler could land while a lock of ``concurrent.futures`` is held, and hang.)
         """
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        signal.signal(signal.SIGTERM, _raise_interrupted)
+        received: list[int] = []
+        previous = {sig: signal.signal(sig, lambda signum, _: received.append(signum)) for sig in STOP_SIGNALS}
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="run-all")
-        stopped_by = None
         try:
-            futures = [pool.submit(self._job, name, run) for name in names]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in done:
-                future.result()  # a bug in the runner itself, not a notebook failure: let it show
-        except KeyboardInterrupt:
-            stopped_by = signal.SIGINT
-        except RunInterrupted as err:
-            stopped_by = err.signum
+            pending = {pool.submit(self._job, name, run) for name in names}
+            while pending and not received:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()  # a bug in the runner itself, not a notebook failure: let it show
+        except BaseException:
+            self.stop()
+            raise
         finally:
-            if stopped_by is not None:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean-up
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if received:
                 self.stop()
             pool.shutdown(wait=True, cancel_futures=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return stopped_by
-
-
-def _raise_interrupted(signum: int, frame) -> None:
-    raise RunInterrupted(signum)
+        return received[0] if received else None

@@ -88,6 +88,31 @@ def find_run(runs_dir: Path, spec: str | Path) -> Path:
     )
 
 
+def previous_seconds(runs_dir: Path, profile: str, exclude: Path | None = None) -> dict[str, float]:
+    """How long each notebook took in the newest complete run of ``profile`` (empty when there is none)."""
+    folders = sorted((p for p in runs_dir.glob(f"*-{profile}*") if p.is_dir() and not p.is_symlink()), reverse=True)
+    for folder in folders:
+        if folder == exclude:
+            continue
+        try:
+            data = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if data.get("status") == "complete" and data.get("profile") == profile:
+            return {stem: nb["seconds"] for stem, nb in data["notebooks"].items() if nb.get("seconds")}
+    return {}
+
+
+def longest_first(stems: list[str], seconds: dict[str, float]) -> list[str]:
+    """``stems`` with the longest first (unknown ones count as longest), so parallel jobs finish close together.
+
+    Example:
+        >>> longest_first(["01", "02", "03"], {"01": 5.0, "02": 20.0})
+        ['03', '02', '01']
+    """
+    return sorted(stems, key=lambda stem: -seconds.get(stem, float("inf")))
+
+
 def set_aside(folder: Path, stem: str) -> Path | None:
     """Move what an unfinished attempt of ``stem`` left into ``attempts/<stem>-<n>/`` (never deleting it)."""
     leftovers = [

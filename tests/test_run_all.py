@@ -19,7 +19,7 @@ import pytest
 from helpers import run_all
 from helpers.run_jobs import JobRunner, cpu_threads_env, gpu_slots
 from helpers.run_notebook import run_notebook
-from helpers.run_state import new_run_folder
+from helpers.run_state import longest_first, new_run_folder, previous_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = 'profile = "auto"  # the machine\noutput_dir = None  # where images go\n'
@@ -146,6 +146,13 @@ def test_a_second_run_makes_a_new_folder_and_leaves_the_first_alone(finished_run
     assert (tmp_path / "runs" / "latest").resolve() == max(folders, key=lambda p: p.stat().st_mtime_ns)
 
 
+def test_parallel_runs_start_with_what_took_longest_last_time(finished_run):
+    seconds = previous_seconds(finished_run["runs"], "tiny")
+    assert set(seconds) == {"01_generate", "02_plain"} and seconds["01_generate"] > seconds["02_plain"]
+    assert previous_seconds(finished_run["runs"], "gpu") == {}
+    assert longest_first(["02_plain", "01_generate", "03_new"], seconds) == ["03_new", "01_generate", "02_plain"]
+
+
 def test_run_folders_started_in_the_same_second_get_their_own_names(tmp_path):
     from datetime import datetime, timezone
 
@@ -253,23 +260,28 @@ def test_an_interrupted_run_keeps_what_finished_and_resume_runs_only_the_rest(tm
         nbs / "02_waits.ipynb",
         f"flag = {str(flag)!r}\n",
         "import os, time\nprint('started')",
-        "while not os.path.exists(flag):\n    time.sleep(0.05)",
+        # Gives up after two minutes, so that a run orphaned by a killed test session cannot wait forever.
+        "deadline = time.monotonic() + 120\n"
+        "while not os.path.exists(flag):\n"
+        "    assert time.monotonic() < deadline, 'nobody created the flag'\n"
+        "    time.sleep(0.05)",
     )
     plain(nbs, "03_later")
     cmd = [sys.executable, "-m", "helpers.run_all", "--notebooks-dir", str(nbs), "--runs-dir", str(tmp_path / "runs")]
     proc = subprocess.Popen([*cmd, "--profile", "tiny"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     state_file = tmp_path / "runs" / "latest" / "run.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    try:
+        deadline = time.monotonic() + 90
         executed = tmp_path / "runs" / "latest" / "notebooks" / "02_waits.ipynb"
-        if executed.exists() and "started" in executed.read_text():
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"02_waits never started:\n{proc.communicate()[0]}")
-    proc.send_signal(signum)
-    out, _ = proc.communicate(timeout=60)
+        while not (executed.exists() and "started" in executed.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "02_waits never started"
+            time.sleep(0.1)
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # the test failed: leave no run behind
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 128 + signum, out
     folder = state_file.parent.resolve()
     state = json.loads(state_file.read_text())
