@@ -24,7 +24,7 @@ from pathlib import Path
 from .run_state import find_run
 
 ROOT = Path(__file__).resolve().parent.parent
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+BROWSERS = ("chromium", "google-chrome", "google-chrome-stable", "chromium-browser")  # the last: a snap shim on Ubuntu
 # No network, no first-run work, no sandbox (root in a container): a quiet, offline browser.
 FLAGS = [
     "--headless",

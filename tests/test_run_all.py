@@ -6,6 +6,7 @@ The notebooks are small so that these tests stay fast; `make test-run-all` runs 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import nbformat
 import pytest
 
 from helpers import run_all
+from helpers.browser_check import check_gallery, find_browser
 from helpers.run_jobs import JobRunner, cpu_threads_env, gpu_slots
 from helpers.run_notebook import run_notebook
 from helpers.run_state import longest_first, new_run_folder, previous_seconds
@@ -124,6 +126,20 @@ def test_every_file_the_gallery_references_exists(finished_run):
     for link in links:
         assert "://" not in link and not link.startswith("/"), link  # relative: the folder can be zipped
         assert (folder / link).is_file(), link
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium or Chrome here; `make test-browser` installs it")
+def test_the_browser_check_sees_every_image_and_catches_a_missing_one(finished_run, tmp_path):
+    shutil.copytree(finished_run["folder"], tmp_path / "run")
+    index, browser = tmp_path / "run" / "index.html", find_browser()
+    result = check_gallery(index, tmp_path / "shot.png", browser)
+    assert (result["total"], result["loaded"], result["broken"]) == (2, 2, [])
+    assert (tmp_path / "shot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = next((tmp_path / "run" / "images" / "01_generate").glob("*.png"))
+    missing.unlink()
+    result = check_gallery(index, tmp_path / "shot.png", browser)
+    assert (result["total"], result["loaded"]) == (2, 1)
+    assert result["broken"] == [missing.relative_to(tmp_path / "run").as_posix()]
 
 
 def test_gallery_escapes_captions_and_shows_the_tiny_banner(finished_run):
