@@ -149,12 +149,13 @@ def plan_new_run(args: argparse.Namespace) -> tuple[Profile, dict[str, Path], di
 
 def plan_resume(args: argparse.Namespace) -> tuple[RunState, Profile]:
     """Load an unfinished run and check that it can go on: not running elsewhere, its notebooks still there."""
-    if (args.profile not in (None, "auto")) or args.notebooks or args.parameter or any(p.strip() for p in args.params):
-        raise ParameterError(
-            "--resume runs the rest of a run with its own profile, notebooks and parameters; "
-            "start a new run to change them"
-        )
     state = RunState.load(find_run(args.runs_dir, args.resume))
+    new_profile = args.profile not in (None, "auto", state.data["profile"])
+    if new_profile or args.notebooks or args.parameter or any(p.strip() for p in args.params):
+        raise ParameterError(
+            f"--resume runs the rest of a run with its own profile ({state.data['profile']}), notebooks and "
+            "parameters; start a new run to change them"
+        )
     pid = state.data.get("runner_pid")
     if state.data["status"] == "running" and pid != os.getpid() and _alive(pid):
         raise ParameterError(f"{state.folder.name} is still running (process {pid}); stop it first or wait")

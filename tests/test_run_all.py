@@ -329,10 +329,14 @@ def test_an_interrupted_run_keeps_what_finished_and_resume_runs_only_the_rest(tm
 def test_resume_refuses_new_parameters_and_unknown_runs(tmp_path, capsys):
     (tmp_path / "nbs").mkdir()
     plain(tmp_path / "nbs")
-    assert run(tmp_path, "--resume", "latest", "-p", "seed", "2") == 2
-    assert "--resume runs the rest of a run with its own" in capsys.readouterr().err
     assert run(tmp_path, "--resume", "latest") == 2
     assert "--resume latest: no run there" in capsys.readouterr().err
+    assert run(tmp_path, "--profile", "tiny") == 0
+    assert run(tmp_path, "--resume", "latest", "-p", "seed", "2") == 2
+    assert "--resume runs the rest of a run with its own profile (tiny)" in capsys.readouterr().err
+    assert run(tmp_path, "--resume", "latest", "--profile", "cpu") == 2
+    assert run(tmp_path, "--resume", "latest", "--profile", "tiny") == 0  # nothing left to run: just the report
+    assert "resuming" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not os.environ.get("SD_TEST_RUN_ALL"), reason="the six notebooks: `make test-run-all`")
