@@ -50,22 +50,22 @@ test-gpu: setup ## The same nbval check on a CUDA GPU with the real models (SD_P
 	SD_PROFILE=gpu HF_HUB_OFFLINE=0 MPLBACKEND=Agg $(PY) -m pytest $(NBVAL) --nbval-cell-timeout=1800 tests/goldens
 
 # run-all: PROFILE=auto|gpu|mps|cpu|tiny, NOTEBOOKS="03 05", PARAMS="seed=3 02.prompt='a red fox'", RESUME=latest.
-# JOBS is passed on only when given (make run-all JOBS=2); run-all's own default is one job, or one per GPU.
+# JOBS is passed on only when given (make run-all JOBS=1); run-all's own default is 2 on a CPU, one per GPU on CUDA.
 PROFILE ?= auto
 RUN_ALL_ARGS = --profile $(PROFILE) --params "$(PARAMS)" $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 	$(if $(RESUME),--resume $(RESUME)) $(if $(filter command line environment,$(origin JOBS)),--jobs $(JOBS))
 
 run-all: setup ## Run every notebook into runs/<UTC time>-<profile>/ with a report and a gallery (see README)
-	$(PY) -m helpers.run_all $(RUN_ALL_ARGS)
+	$(PY) -m helpers.tools.run_all $(RUN_ALL_ARGS)
 
 test-run-all: setup ## The run-all tests, plus a real tiny run-all of the six notebooks
 	$(TEST_ENV) SD_TEST_RUN_ALL=1 $(PY) -m pytest tests/test_run_all.py
 
 test-browser: setup ## Headless Chromium (installed if missing) opens a fresh tiny run's gallery: every image loads
-	$(TEST_ENV) $(PY) -m helpers.browser_check
+	$(TEST_ENV) $(PY) -m helpers.tools.browser_check
 
 bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
-	$(TEST_ENV) $(PY) -m helpers.bench_run_all
+	$(TEST_ENV) $(PY) -m helpers.tools.run_all.bench
 
 lint: setup ## ruff on the Python files and the notebooks
 	$(VENV)/bin/ruff check .
@@ -76,7 +76,7 @@ format: setup ## Fix what ruff can fix
 	$(VENV)/bin/ruff format .
 
 download: setup ## Fetch the real models once into the Hugging Face cache (MODELS="id ..." to choose)
-	$(PY) -m helpers.download $(MODELS)
+	$(PY) -m helpers.tools.download $(MODELS)
 
 lab: setup ## Open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

@@ -1,10 +1,10 @@
 """Helpers shared by the Stable Diffusion tutorial notebooks.
 
-Each module has one job; the notebooks import from here so that they read like a lesson:
+The lesson helpers sit at the top of this folder, one job each; the notebooks import them from here so that
+they read like a lesson:
 
 - :mod:`helpers.profiles`: which machine we are on (gpu, mps, cpu, tiny) and what that implies.
 - :mod:`helpers.loading`: ``load_pipeline``, the current diffusers way, for every profile.
-- :mod:`helpers.tiny`: the tiny random-weight pipelines that run anywhere.
 - :mod:`helpers.inputs`: ``get_inputs``, one seeded generator per image.
 - :mod:`helpers.grid`: ``image_grid`` and ``labelled_grid``.
 - :mod:`helpers.schedulers`: compatible schedulers, switching by name.
@@ -14,6 +14,11 @@ Each module has one job; the notebooks import from here so that they read like a
 - :mod:`helpers.compare`: the same prompt and seed through several settings, timed and tabulated.
 - :mod:`helpers.memory`: memory settings applied and undone by name, and measured.
 - :mod:`helpers.charts`: bar charts of measurements, and figures as images.
+
+Behind them, in rooms named for their job:
+
+- :mod:`helpers.standins`: random-weight stand-in models with the real architecture (the tiny test model).
+- :mod:`helpers.tools`: what the ``make`` targets run (run-all, download, the browser check); no lesson imports it.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .profiles import Profile, current_profile, resolve_profile
-from .tiny import KINDS, tiny_model_path
+from .standins.tiny import KINDS, tiny_model_path
 
 TINY_PREFIX = "tiny:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from .tiny import KINDS, cache_root
+from .standins.tiny import KINDS, cache_root
 
 METADATA_KEYS = (
     "prompt",

@@ -1,7 +1,7 @@
 import pytest
 
 from helpers import ModelNotAvailableError
-from helpers.download import download, main
+from helpers.tools.download import download, main
 
 
 def test_tiny_needs_no_download():

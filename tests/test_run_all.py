@@ -17,11 +17,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import run_all
-from helpers.browser_check import check_gallery, find_browser
-from helpers.run_jobs import JobRunner, cpu_threads_env, gpu_slots
-from helpers.run_notebook import run_notebook
-from helpers.run_state import longest_first, new_run_folder, previous_seconds
+from helpers.tools.browser_check import check_gallery, find_browser
+from helpers.tools.run_all import cli as run_all
+from helpers.tools.run_all.jobs import JobRunner, cpu_threads_env, gpu_slots
+from helpers.tools.run_all.notebook import run_notebook
+from helpers.tools.run_all.state import longest_first, new_run_folder, previous_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = 'profile = "auto"  # the machine\noutput_dir = None  # where images go\n'
@@ -283,8 +283,17 @@ def test_an_interrupted_run_keeps_what_finished_and_resume_runs_only_the_rest(tm
         "    time.sleep(0.05)",
     )
     plain(nbs, "03_later")
-    cmd = [sys.executable, "-m", "helpers.run_all", "--notebooks-dir", str(nbs), "--runs-dir", str(tmp_path / "runs")]
-    proc = subprocess.Popen([*cmd, "--profile", "tiny"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "helpers.tools.run_all",
+        "--notebooks-dir",
+        str(nbs),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
+    # One job, so that 01 has finished and 03 has not started when 02 is interrupted.
+    proc = subprocess.Popen([*cmd, "--profile", "tiny", "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     state_file = tmp_path / "runs" / "latest" / "run.json"
     try:
         deadline = time.monotonic() + 90
@@ -352,7 +361,7 @@ def test_the_six_notebooks_run_all(tmp_path):
 
 @pytest.mark.parametrize("profile", ["tiny", "gpu", "mps", "cpu"])
 def test_the_profile_files_fit_the_six_notebooks(profile):
-    from helpers.run_params import declared_parameters, load_param_file, resolve_parameters
+    from helpers.tools.run_all.params import declared_parameters, load_param_file, resolve_parameters
 
     notebooks = {p.stem: p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
     assert len(notebooks) == 6
@@ -368,7 +377,7 @@ def test_the_kernel_probe_keeps_the_cuda_peak_across_the_resets_measure_does():
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     from helpers import measure
-    from helpers.kernel_probe import peaks
+    from helpers.tools.run_all.kernel_probe import peaks
 
     block = torch.empty(256 * 2**20, dtype=torch.uint8, device="cuda")
     del block

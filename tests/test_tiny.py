@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from helpers import tiny
-from helpers.tiny import KINDS, SD15_SCHEDULER_CONFIG, tiny_model_path, tiny_vocab
+from helpers.standins import tiny
+from helpers.standins.tiny import KINDS, SD15_SCHEDULER_CONFIG, tiny_model_path, tiny_vocab
 
 
 def _weights_digest(folder):

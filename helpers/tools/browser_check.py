@@ -5,8 +5,8 @@ The gallery counts its own images once the page has loaded and writes the result
 back. Chromium is Debian's ``chromium`` package, installed with apt-get when missing (as root).
 
 Usage:
-    python -m helpers.browser_check                 # a fresh tiny run-all (JOBS=2), then the check
-    python -m helpers.browser_check --run latest    # check an existing run
+    python -m helpers.tools.browser_check                 # a fresh tiny run-all (JOBS=2), then the check
+    python -m helpers.tools.browser_check --run latest    # check an existing run
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .run_state import find_run
+from .run_all.state import find_run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BROWSERS = ("chromium", "google-chrome", "google-chrome-stable", "chromium-browser")  # the last: a snap shim on Ubuntu
 # No network, no first-run work, no sandbox (root in a container): a quiet, offline browser.
 FLAGS = [
@@ -86,7 +86,7 @@ def check_gallery(index: Path, screenshot: Path, browser: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.browser_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.tools.browser_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", help="a run folder or 'latest' (default: make a fresh tiny run first)")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     args = parser.parse_args(argv)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         browser = find_browser()
     run_code = 0
     if args.run is None:
-        from .run_all import main as run_all
+        from .run_all.cli import main as run_all
 
         run_code = run_all(["--profile", "tiny", "--jobs", "2", "--runs-dir", str(args.runs_dir)])
         args.run = "latest"

@@ -1,6 +1,6 @@
 """Running notebooks side by side: job slots, one GPU per job, and stopping cleanly on Ctrl-C or SIGTERM.
 
-Each of ``jobs`` threads runs one notebook at a time in its own kernel (see :mod:`helpers.run_notebook`). On a
+Each of ``jobs`` threads runs one notebook at a time in its own kernel (see :mod:`helpers.tools.run_all.notebook`). On a
 machine with several GPUs each slot owns one GPU, given to its kernels as ``CUDA_VISIBLE_DEVICES``. On Ctrl-C or
 SIGTERM the running kernels are stopped, their notebooks marked ``interrupted`` and the rest left ``pending``,
 so that ``--resume`` runs only those.
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-from .run_notebook import NotebookResult, stop_kernel
+from .notebook import NotebookResult, stop_kernel
 
 # Ctrl-C and kill: both stop the run cleanly, so that it can be resumed.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

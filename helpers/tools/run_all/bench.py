@@ -3,13 +3,13 @@
 Each notebook gets the parameters run-all would give it (papermill's own ``parameterize_notebook``), its code
 cells are exported to a script (nbconvert's ``PythonExporter``, which turns magics into ``get_ipython()`` calls)
 and the scripts run one after another with IPython, each in a fresh process, saving their images to a scratch
-folder. Then ``python -m helpers.run_all`` runs the same notebooks with the same parameters as a user would
+folder. Then ``python -m helpers.tools.run_all`` runs the same notebooks with the same parameters as a user would
 start it. Both are wall times of whole processes; the ratio is run-all's overhead (kernels, papermill, the HTML
 renderings, the report), which should stay at or below 1.5.
 
 Usage:
-    python -m helpers.bench_run_all                  # tiny profile, every notebook, JOBS=1
-    python -m helpers.bench_run_all --notebooks 02 03 --jobs 2
+    python -m helpers.tools.run_all.bench                  # tiny profile, every notebook, JOBS=1
+    python -m helpers.tools.run_all.bench --notebooks 02 03 --jobs 2
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import run_all
+from . import cli as run_all
 
 
 def notebook_script(source: Path, parameters: dict) -> str:
@@ -55,15 +55,15 @@ def time_scripts(sources: dict[str, Path], parameters: dict[str, dict], profile:
 
 
 def time_run_all(run_all_args: list[str], runs_dir: Path) -> tuple[float, dict]:
-    """``python -m helpers.run_all`` as a user starts it; its wall time and its summary."""
+    """``python -m helpers.tools.run_all`` as a user starts it; its wall time and its summary."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "helpers.run_all", *run_all_args], stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "helpers.tools.run_all", *run_all_args], stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     return seconds, json.loads((runs_dir / "latest" / "summary.json").read_text(encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.bench_run_all", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.tools.run_all.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="tiny")
     parser.add_argument("--notebooks", nargs="+", metavar="NB")
     parser.add_argument("--jobs", type=int, default=1, help="run-all's JOBS (the scripts always run one by one)")

@@ -17,7 +17,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The packages whose versions matter; requirements-dev.txt adds any other pin when it is present.
 PACKAGES = ("torch", "diffusers", "transformers", "accelerate", "safetensors", "huggingface_hub", "papermill")
 
@@ -92,7 +92,7 @@ def git_commit(root: Path = ROOT) -> dict:
 
 def environment_record(profile: str) -> dict:
     """Everything worth knowing to compare one run with another, as a JSON-ready dict."""
-    from .profiles import PROFILES, describe_device
+    from ..profiles import PROFILES, describe_device
 
     device = PROFILES[profile].device if profile in PROFILES else "cpu"
     import psutil

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from .run_state import executed_notebook, images_dir, kernel_log
+from .state import executed_notebook, images_dir, kernel_log
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # How each caption field reads: "seed 3 · PNDMScheduler · 10 steps · tiny:base".

@@ -6,7 +6,7 @@ then loaded through the same ``from_pretrained`` call that loads the real model,
 code path. Their pictures are noise.
 
 Example:
-    >>> from helpers.tiny import tiny_model_path
+    >>> from helpers.standins.tiny import tiny_model_path
     >>> (tiny_model_path("base") / "model_index.json").exists()
     True
 """

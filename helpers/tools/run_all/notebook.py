@@ -5,8 +5,9 @@ kernel's working folder is passed to nbclient (papermill's ``cwd=`` would ``chdi
 kernel's extra environment (``CUDA_VISIBLE_DEVICES`` for its GPU, where to write its peak memory) is given to the
 kernel alone through a kernel manager made for this call. The kernel's own stderr goes to a log file.
 
-Peak memory: the kernel records it itself at exit (see :mod:`helpers.kernel_probe`): its peak resident memory
-(``process RSS``) and, when it used CUDA, the peak GPU memory PyTorch allocated (``GPU memory allocated``).
+Peak memory: the kernel records it itself at exit (see :mod:`helpers.tools.run_all.kernel_probe`): its peak
+resident memory (``process RSS``) and, when it used CUDA, the peak GPU memory PyTorch allocated
+(``GPU memory allocated``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import kernel_probe
-from .run_state import executed_notebook, images_dir, kernel_log, peak_file
+from .state import executed_notebook, images_dir, kernel_log, peak_file
 
 PROBE_LINE = f"__import__('runpy').run_path({kernel_probe.__file__!r}, run_name='sd_tutorial_kernel_probe');"
 
@@ -95,7 +96,7 @@ def run_notebook(
     on_kernel_start: Callable[[int], None] = lambda pid: None,
     interrupted: Callable[[], bool] = lambda: False,
 ) -> NotebookResult:
-    """Execute ``source`` into ``folder`` (see :mod:`helpers.run_state` for where each file goes).
+    """Execute ``source`` into ``folder`` (see :mod:`helpers.tools.run_all.state` for where each file goes).
 
     Args:
         source: the notebook to run; its kernel runs in the notebook's own folder, as in JupyterLab.

@@ -6,7 +6,7 @@ at one folder with ``HF_HOME=/shared/hf`` before starting Jupyter; set ``HF_HUB_
 
 Example (on a machine with internet):
     $ make download                       # the GPU profile's base and fine-tuned models
-    $ python -m helpers.download --profile mps stable-diffusion-v1-5/stable-diffusion-v1-5
+    $ python -m helpers.tools.download --profile mps stable-diffusion-v1-5/stable-diffusion-v1-5
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .loading import ModelNotAvailableError, fetch, load_kwargs, resolve_model
-from .profiles import PROFILES, resolve_profile
+from ..loading import ModelNotAvailableError, fetch, load_kwargs, resolve_model
+from ..profiles import PROFILES, resolve_profile
 
 
 def download(model_ids: Sequence[str] | None = None, profile: str = "gpu") -> dict[str, str]:
@@ -45,7 +45,7 @@ def download(model_ids: Sequence[str] | None = None, profile: str = "gpu") -> di
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.download", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.tools.download", description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", help="Hub ids (default: the profile's base and fine-tuned models)")
     real = [name for name, p in PROFILES.items() if p.real_weights]
     parser.add_argument("--profile", default="gpu", choices=real, help="which files to fetch (default: gpu, fp16)")
