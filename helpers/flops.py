@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -47,8 +48,11 @@ def meta_copy(module: torch.nn.Module) -> torch.nn.Module:
         raise TypeError(
             f"meta_copy needs a diffusers model with a config (e.g. pipe.unet, pipe.vae), got {type(module).__name__}"
         )
+    # Only what __init__ takes: some models record derived values in their config too (AutoencoderTiny's
+    # block_out_channels), which from_config would warn about.
+    accepted = inspect.signature(type(module).__init__).parameters
     with META:
-        return type(module).from_config(dict(config))
+        return type(module).from_config({k: v for k, v in dict(config).items() if k in accepted})
 
 
 def count_flops(fn: Callable[[], object]) -> int:

@@ -212,9 +212,10 @@ def load_tiny_autoencoder(
 def _tiny_autoencoder(pipe):
     original = pipe.vae
     levels = len(original.config.block_out_channels)
-    pipe.vae = load_tiny_autoencoder(
-        pipe.dtype, pipe.device, real_weights=levels == 4 and current_profile().real_weights, levels=levels
-    )
+    with _quiet_cast_warnings():
+        pipe.vae = load_tiny_autoencoder(
+            pipe.dtype, pipe.device, real_weights=levels == 4 and current_profile().real_weights, levels=levels
+        )
     try:
         yield
     finally:
