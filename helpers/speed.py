@@ -321,21 +321,46 @@ def speed_settings_table(names: Sequence[str] | None = None) -> str:
     return "\n".join(["| setting | code |", "| --- | --- |", *rows])
 
 
-def precision_names(pipe) -> list[str]:
-    """The precisions worth comparing on this pipeline's device, its own first.
+def other_precisions(pipe) -> list[str]:
+    """The precisions worth comparing with the pipeline's own on its device (its own left out).
 
     On a CUDA GPU: float16, float32, and bfloat16 where the GPU has it; on a CPU: float32 and bfloat16 (the
     CPU's half format; float16 arithmetic is rarely fast on CPUs); on Apple's MPS: float32 and float16.
+
+    Example:
+        >>> other_precisions(pipe)  # the tiny model, float32 on a CPU
+        ['bfloat16']
     """
-    device = _device(pipe)
     wanted = {
         "cuda": ["float16", "float32", "bfloat16"],
         "cpu": ["float32", "bfloat16"],
         "mps": ["float32", "float16"],
-    }.get(device, ["float32"])
-    own = next(name for name, dtype in DTYPES.items() if dtype == pipe.dtype)
-    available = [n for n in wanted if not SPEED_SETTINGS[n].unavailable(pipe)]
-    return [own, *[n for n in available if n != own]]
+    }.get(_device(pipe), ["float32"])
+    return [n for n in wanted if DTYPES[n] != pipe.dtype and not SPEED_SETTINGS[n].unavailable(pipe)]
+
+
+def fast_path_settings(pipe, compile_unet: bool | None = None) -> tuple[list, dict[str, str]]:
+    """The fast path's settings, one by one and together, and ``{label: reason}`` for those left out.
+
+    Args:
+        compile_unet: whether to include ``torch.compile`` (alone, and with channels_last and fused QKV
+            projections); None includes it on a CUDA GPU only, since compiling takes minutes on a CPU.
+
+    Example:
+        >>> fast_path_settings(pipe)[0]  # on a CPU
+        ['channels_last', 'fused QKV projections']
+    """
+    settings: list = ["channels_last", "fused QKV projections"]
+    compiled = ["torch.compile", ["channels_last", "fused QKV projections", "torch.compile"]]
+    device = _device(pipe)
+    if compile_unet is None:
+        compile_unet = device == "cuda"
+        why = f"left out on {device}, where compiling takes minutes: set compile_unet=True to measure it"
+    else:
+        why = "compile_unet=False"
+    if compile_unet:
+        return settings + compiled, {}
+    return settings, {label_of(names): why for names in compiled}
 
 
 def compare_speed_settings(
@@ -382,21 +407,35 @@ def speedups(timings: Sequence[Timing]) -> list[float]:
     return [reference / t.seconds_per_image for t in timings]
 
 
-def speed_table(timings: Sequence[Timing]) -> str:
+def speed_table(timings: Sequence[Timing], unet_step_flops: int | None = None, peak_tflops: float | None = None) -> str:
     """A Markdown table: seconds per picture, it/s, speed-up against the first row, peak memory, first-call extra.
+
+    Args:
+        unet_step_flops: the FLOPs of one guided step (:func:`helpers.flops.pipeline_flops`); adds the UNet's
+            achieved TFLOP/s (FLOPs per step times it/s).
+        peak_tflops: the device's peak (:func:`helpers.flops.peak_tflops`); adds the share of it.
 
     Example:
         >>> print(speed_table(timings).splitlines()[0])
         | setting | s / picture | it/s | x faster | peak MiB | memory measured | first call extra s |
     """
-    lines = [
-        "| setting | s / picture | it/s | x faster | peak MiB | memory measured | first call extra s |",
-        "| --- | ---: | ---: | ---: | ---: | --- | ---: |",
-    ]
+    head = "| setting | s / picture | it/s | x faster | peak MiB | memory measured | first call extra s |"
+    rule = "| --- | ---: | ---: | ---: | ---: | --- | ---: |"
+    if unet_step_flops:
+        head, rule = head + " UNet TFLOP/s |", rule + " ---: |"
+        if peak_tflops:
+            head, rule = head + " % of peak |", rule + " ---: |"
+    lines = [head, rule]
     for timing, factor in zip(timings, speedups(timings), strict=True):
         extra = "" if timing.first_call_extra_seconds is None else f"{timing.first_call_extra_seconds:.1f}"
-        lines.append(
+        line = (
             f"| {timing.label} | {timing.seconds_per_image:.3g} | {timing.median_iterations_per_second:.3g} "
             f"| {factor:.2f} | {timing.peak_mib:,.0f} | {timing.memory_kind} | {extra} |"
         )
+        if unet_step_flops:
+            rate = unet_step_flops * timing.median_iterations_per_second / 1e12
+            line += f" {rate:.3g} |"
+            if peak_tflops:
+                line += f" {100 * rate / peak_tflops:.1f} |"
+        lines.append(line)
     return "\n".join(lines)

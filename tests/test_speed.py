@@ -8,9 +8,10 @@ from helpers.speed import (
     SPEED_SETTINGS,
     compare_speed_settings,
     compiler_missing,
+    fast_path_settings,
     label_of,
     load_tiny_autoencoder,
-    precision_names,
+    other_precisions,
     speed_settings,
     speed_settings_table,
     speed_table,
@@ -85,6 +86,10 @@ def test_compare_measures_each_and_skips_what_cannot_run_with_the_reason(fresh_t
     assert factors[0] == 1.0 and all(f > 0 for f in factors)
     table = speed_table(timings)
     assert table.splitlines()[2].startswith("| baseline | ") and "| 1.00 |" in table.splitlines()[2]
+    with_flops = speed_table(timings, unet_step_flops=10**12, peak_tflops=100.0).splitlines()
+    assert with_flops[0].endswith("| UNet TFLOP/s | % of peak |")
+    rate = timings[0].median_iterations_per_second
+    assert with_flops[2].endswith(f"| {rate:.3g} | {rate:.1f} |")
 
 
 def test_compile_without_a_compiler_is_skipped_with_the_reason(tiny_pipe, monkeypatch):
@@ -114,7 +119,24 @@ def test_names_and_tables():
 
 
 def test_precisions_worth_comparing_on_a_cpu(tiny_pipe):
-    assert precision_names(tiny_pipe) == ["float32", "bfloat16"]
+    assert other_precisions(tiny_pipe) == ["bfloat16"]
+
+
+def test_the_fast_path_compiles_on_a_gpu_only_unless_asked(tiny_pipe):
+    settings, left_out = fast_path_settings(tiny_pipe)
+    assert settings == ["channels_last", "fused QKV projections"]
+    assert list(left_out) == ["torch.compile", "channels_last + fused QKV projections + torch.compile"]
+    assert "compile_unet=True" in left_out["torch.compile"]
+    assert fast_path_settings(tiny_pipe, compile_unet=True) == (
+        [
+            "channels_last",
+            "fused QKV projections",
+            "torch.compile",
+            ["channels_last", "fused QKV projections", "torch.compile"],
+        ],
+        {},
+    )
+    assert set(fast_path_settings(tiny_pipe, compile_unet=False)[1].values()) == {"compile_unet=False"}
 
 
 def test_the_tiny_autoencoder_stand_in_is_seeded_and_the_real_one_needs_the_hub():
