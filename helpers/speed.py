@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from . import memory
+from .charts import bar_chart
 from .profiles import current_profile
 from .timing import Timing, time_pipeline
 
@@ -439,3 +440,28 @@ def speed_table(timings: Sequence[Timing], unet_step_flops: int | None = None, p
                 line += f" {100 * rate / peak_tflops:.1f} |"
         lines.append(line)
     return "\n".join(lines)
+
+
+def speed_chart(sections: Sequence[Sequence[Timing]], title: str = ""):
+    """Bars of how many times faster each setting is than the baseline timed with it, and of seconds per picture.
+
+    Args:
+        sections: lists of timings, each starting with its own baseline (as :func:`compare_speed_settings`
+            returns them for ``["baseline", ...]``): measured close together, so that a machine whose load
+            changes in between still compares like with like. The first section's baseline is the chart's.
+    """
+    if not sections or not all(sections):
+        raise ValueError("sections must be non-empty lists of timings, each starting with its baseline")
+    first = sections[0][0]
+    labels, factors, seconds = [first.label], [1.0], [first.seconds_per_image]
+    for section in sections:
+        for timing, factor in zip(section[1:], speedups(section)[1:], strict=True):
+            labels.append(timing.label)
+            factors.append(factor)
+            seconds.append(timing.seconds_per_image)
+    return bar_chart(
+        labels,
+        {"x faster than baseline": factors, "seconds per picture": seconds},
+        title=title,
+        value_format={"x faster than baseline": "{:.2f}", "seconds per picture": "{:.3g}"},
+    )

@@ -12,6 +12,7 @@ from helpers.speed import (
     label_of,
     load_tiny_autoencoder,
     other_precisions,
+    speed_chart,
     speed_settings,
     speed_settings_table,
     speed_table,
@@ -86,6 +87,13 @@ def test_compare_measures_each_and_skips_what_cannot_run_with_the_reason(fresh_t
     assert factors[0] == 1.0 and all(f > 0 for f in factors)
     table = speed_table(timings)
     assert table.splitlines()[2].startswith("| baseline | ") and "| 1.00 |" in table.splitlines()[2]
+    chart = speed_chart([timings, timings[:2]], title="t")
+    assert [t.get_text() for t in chart.axes[0].get_yticklabels()] == [
+        "baseline",
+        "channels_last",
+        "channels_last + fused QKV projections",
+        "channels_last",
+    ]
     with_flops = speed_table(timings, unet_step_flops=10**12, peak_tflops=100.0).splitlines()
     assert with_flops[0].endswith("| UNet TFLOP/s | % of peak |")
     rate = timings[0].median_iterations_per_second
