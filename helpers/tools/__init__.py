@@ -2,7 +2,9 @@
 
 - :mod:`helpers.tools.run_all`: ``make run-all`` (every notebook through papermill, with a report and a gallery)
   and ``make bench-run-all`` (its overhead).
-- :mod:`helpers.tools.download`: ``make download`` (fetch the real models once, for an offline classroom).
+- :mod:`helpers.tools.download`: ``make download`` (fetch the real models once, for an offline classroom) and
+  ``make download CHECK=1`` (verify the cache offline).
+- :mod:`helpers.tools.hub`: ``make hub`` (a local Hub serving the stand-in models; or a classroom's caching mirror).
 - :mod:`helpers.tools.browser_check`: ``make test-browser`` (a run's gallery opened in headless Chromium).
 - :mod:`helpers.tools.envinfo`: what a run ran on (Python, packages, device, commit), recorded with each run.
 
