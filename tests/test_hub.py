@@ -34,7 +34,8 @@ def test_the_fixture_serves_every_repository_with_its_head(local_hub, monkeypatc
         assert status == 200, repo_id
         assert info["sha"] == local_hub.heads[repo_id]
     files = {s["rfilename"] for s in _get(f"{local_hub.endpoint}/api/models/{SD15_ID}")[1]["siblings"]}
-    weights = {"unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model", "safety_checker/model"}
+    weights = ["unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model"]
+    weights.append("safety_checker/model")
     assert {f"{w}{v}.safetensors" for w in weights for v in ("", ".fp16")} <= files
     assert {"tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json"} <= files
     assert "feature_extractor/preprocessor_config.json" in files

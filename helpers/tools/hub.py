@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.port < 0 or args.port > 65535:
         parser.error(f"--port={args.port} is not a port; use 1-65535, or 0 for a free one")
     if args.host == "0.0.0.0" and not args.netloc:
-        parser.error("--host 0.0.0.0 needs --netloc, the address learners reach this machine by (e.g. 192.168.1.10:8090)")
+        parser.error("--host 0.0.0.0 needs --netloc, the address learners reach it by, e.g. 192.168.1.10:8090")
     return args
 
 
