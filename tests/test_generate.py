@@ -159,6 +159,14 @@ def test_bad_input_is_refused_before_any_work_naming_the_file_line_and_value(tmp
         assert not out.exists(), f"{args} made {out} before refusing"
 
 
+def test_a_cpu_launch_that_started_one_process_says_how_to_start_several(monkeypatch, capsys):
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")  # what `accelerate launch --cpu --num_processes 2` sets,
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # before it starts one process only (MPI aside)
+    state = cli.start_processes(cli.activate_profile("tiny"))
+    assert state.num_processes == 1
+    assert "accelerate launch --multi_gpu --num_processes N" in capsys.readouterr().err
+
+
 # --- real runs --------------------------------------------------------------------------------------------------
 
 

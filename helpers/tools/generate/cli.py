@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.tools.generate",
         description=__doc__.split("\n\n")[0],
-        epilog="README: 'Many images on many GPUs'.",
+        epilog="README: 'Many pictures on many GPUs'.",
     )
     what = parser.add_argument_group("what to make")
     what.add_argument("--prompts", type=Path, required=True, metavar="FILE", help="a .txt, .csv or .jsonl file")
