@@ -23,6 +23,7 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 .DEFAULT_GOAL := help
 .PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all lint format download lab lock clean
 .PHONY: generate bench-generate
+.PHONY: hub-setup hub test-replica gpu-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,7 +37,7 @@ $(STAMP): $(PIN_FILES)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: setup ## Set up if needed, then run every test, nbval of the notebooks included (tiny profile, CPU, offline)
+test: setup hub-setup ## Set up if needed, then run every test, nbval of the notebooks included (tiny profile, CPU, offline)
 	$(TEST_ENV) OMP_NUM_THREADS=$(THREADS) $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(NBVAL) --nbval-cell-timeout=300
 
 golden: setup ## Regenerate the nbval references in tests/goldens/ (tiny profile) after changing a notebook
@@ -89,8 +90,24 @@ format: setup ## Fix what ruff can fix
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-download: setup ## Fetch the real models once into the Hugging Face cache (MODELS="id ..." to choose)
-	$(PY) -m helpers.tools.download $(MODELS)
+download: setup ## Fetch the real models once into the HF cache (MODELS="id ..."; CHECK=1: verify the cache offline)
+	$(PY) -m helpers.tools.download $(if $(CHECK),--check) $(MODELS)
+
+# The local Hub and the SD1.5 replica (README: "Without the Hub"). olah has its own virtual environment, because
+# its dependencies conflict with the tutorial's pins.
+HUB_VENV  := .venv-hub
+HUB_STAMP := $(HUB_VENV)/.installed-$(shell cat requirements-hub.txt 2>/dev/null | sha256sum | cut -c1-12)
+
+hub-setup: $(HUB_STAMP) ## Create .venv-hub with the pinned olah, the local Hub's server
+
+$(HUB_STAMP): requirements-hub.txt
+	@test -x $(HUB_VENV)/bin/python || $(PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/python -m pip --disable-pip-version-check install -q -r requirements-hub.txt
+	@rm -f $(HUB_VENV)/.installed-*
+	@touch $@
+
+hub: setup hub-setup ## Serve the stand-in models as a local Hub on 127.0.0.1 and print the HF_ENDPOINT to set (HUB_ARGS=--help)
+	$(PY) -m helpers.tools.hub $(HUB_ARGS)
 
 lab: setup ## Open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

@@ -19,9 +19,11 @@ from pathlib import Path
 import torch
 
 from .profiles import Profile, current_profile, resolve_profile
+from .standins import replica
 from .standins.tiny import KINDS, tiny_model_path
 
 TINY_PREFIX = "tiny:"
+REPLICA_PREFIX = "replica:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -38,7 +40,8 @@ def _looks_like_path(model_id: str) -> bool:
 
 
 def resolve_model(model_id: str | Path | None, profile: Profile) -> tuple[str, str]:
-    """Return ``(where, kind)``: what to pass to ``from_pretrained`` and one of ``"tiny"``, ``"local"``, ``"hub"``.
+    """Return ``(where, kind)``: what to pass to ``from_pretrained`` and one of ``"tiny"``, ``"replica"``,
+    ``"local"``, ``"hub"``. A ``replica:`` model is built once into the cache, in the profile's dtype.
 
     Raises:
         FileNotFoundError: a local folder that does not exist or holds no ``model_index.json``.
@@ -53,6 +56,12 @@ def resolve_model(model_id: str | Path | None, profile: Profile) -> tuple[str, s
             valid = [TINY_PREFIX + k for k in KINDS]
             raise ValueError(f"Unknown tiny model model_id={model_id!r}; use one of {valid}")
         return str(tiny_model_path(kind)), "tiny"
+    if model_id.startswith(REPLICA_PREFIX):
+        kind = model_id[len(REPLICA_PREFIX) :]
+        if kind not in replica.KINDS:
+            valid = [REPLICA_PREFIX + k for k in replica.KINDS]
+            raise ValueError(f"Unknown replica model model_id={model_id!r}; use one of {valid}")
+        return str(replica.replica_model_path(kind, profile.dtype)), "replica"
     path = Path(model_id).expanduser()
     if path.exists() or _looks_like_path(model_id):
         if not path.is_dir():
@@ -79,7 +88,7 @@ def load_kwargs(profile: Profile, kind: str, where: str, dtype: torch.dtype) -> 
     """The keyword arguments for ``from_pretrained``. The safety checker is never switched off here."""
     kwargs = {"dtype": dtype, "use_safetensors": True}
     # Half-precision files are half the download; the Hub's SD1.5 repo has them as the "fp16" variant.
-    if dtype == torch.float16 and (kind == "hub" or (kind == "local" and has_variant(where, "fp16"))):
+    if dtype == torch.float16 and (kind == "hub" or (kind != "tiny" and has_variant(where, "fp16"))):
         kwargs["variant"] = "fp16"
     return kwargs
 
@@ -146,6 +155,7 @@ def load_pipeline(
 
     Args:
         model_id: a Hub id (``"prompthero/openjourney"``), a local folder, ``"tiny:base"`` / ``"tiny:finetuned"``,
+            ``"replica:base"`` / ``"replica:finetuned"`` (SD1.5-size stand-ins, built once into the cache),
             or None for the profile's base model.
         profile: a profile name or Profile; None uses the active profile (see :func:`helpers.activate_profile`).
         device: override the profile's device (``"cuda"``, ``"mps"``, ``"cpu"``).

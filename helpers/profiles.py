@@ -34,7 +34,7 @@ class Profile:
     name: str
     device: str  # "cuda", "mps" or "cpu"
     dtype: torch.dtype
-    base_model: str  # Hub id, local folder, or "tiny:<kind>" for the project's own test models
+    base_model: str  # Hub id, local folder, or "tiny:<kind>" / "replica:<kind>" for the project's own stand-ins
     finetuned_model: str
     height: int
     width: int
@@ -114,7 +114,35 @@ PROFILES: dict[str, Profile] = {
         real_weights=False,
         description="tiny random-weight test model on CPU: runs anywhere in seconds, pictures are noise",
     ),
+    # SD1.5's exact architecture with random weights (helpers.standins.replica), for GPU machines without the Hub:
+    # everything of the gpu profile, pictures excepted. Without CUDA, resolve_profile gives REPLICA_CPU instead.
+    "replica": Profile(
+        name="replica",
+        device="cuda",
+        dtype=torch.float16,
+        base_model="replica:base",
+        finetuned_model="replica:finetuned",
+        height=512,
+        width=512,
+        num_inference_steps=50,
+        fast_steps=20,
+        batch_sizes=(8, 16),
+        real_weights=False,
+        description="SD1.5 replica (real architecture, random weights) on the GPU, as gpu; pictures are noise",
+    ),
 }
+
+# The replica profile on a machine without CUDA: the real architecture at 64 px and few steps, same batches.
+REPLICA_CPU = replace(
+    PROFILES["replica"],
+    device="cpu",
+    dtype=torch.float32,
+    height=64,
+    width=64,
+    num_inference_steps=2,
+    fast_steps=2,
+    description="SD1.5 replica (real architecture, random weights) on the CPU, 64 px, few steps; pictures are noise",
+)
 
 _active: Profile | None = None
 _banner_shown = False
@@ -159,7 +187,7 @@ def resolve_profile(profile: str | Profile | None = None, **overrides) -> Profil
     """Turn a profile name into a :class:`Profile`.
 
     Args:
-        profile: ``"auto"``, ``"gpu"``, ``"mps"``, ``"cpu"``, ``"tiny"``, a Profile, or None. None and
+        profile: ``"auto"``, ``"gpu"``, ``"mps"``, ``"cpu"``, ``"tiny"``, ``"replica"``, a Profile, or None. None and
             ``"auto"`` defer to the ``SD_PROFILE`` environment variable, then to the hardware.
         **overrides: fields to change, e.g. ``height=256``.
 
@@ -187,6 +215,8 @@ def resolve_profile(profile: str | Profile | None = None, **overrides) -> Profil
                 f'e.g. activate_profile("auto") to pick the best for this machine.'
             )
         prof = PROFILES[name]
+        if name == "replica" and detect_device() != "cuda":
+            prof = REPLICA_CPU
     if overrides:
         unknown = sorted(set(overrides) - set(Profile.__dataclass_fields__))
         if unknown:

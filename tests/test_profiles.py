@@ -14,7 +14,7 @@ from helpers.profiles import (
 
 
 def test_the_profiles_of_the_design():
-    assert available_profiles() == ["auto", "gpu", "mps", "cpu", "tiny"]
+    assert available_profiles() == ["auto", "gpu", "mps", "cpu", "tiny", "replica"]
     gpu, mps, cpu, tiny = (PROFILES[n] for n in ("gpu", "mps", "cpu", "tiny"))
     assert (gpu.device, gpu.dtype, gpu.height, gpu.num_inference_steps, gpu.batch_sizes) == (
         "cuda",
@@ -66,7 +66,8 @@ def test_auto_picks_the_accelerator(monkeypatch, capsys, device, name):
 
 
 def test_unknown_profile_names_the_value_and_the_choices():
-    with pytest.raises(ValueError, match=r"Unknown profile: profile='h100'.*\['auto', 'gpu', 'mps', 'cpu', 'tiny'\]"):
+    choices = r"\['auto', 'gpu', 'mps', 'cpu', 'tiny', 'replica'\]"
+    with pytest.raises(ValueError, match=r"Unknown profile: profile='h100'.*" + choices):
         resolve_profile("h100")
 
 

@@ -156,22 +156,34 @@ def tiny_model_path(kind: str = "base", root: Path | None = None) -> Path:
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown tiny model kind={kind!r}; use one of {sorted(KINDS)}")
-    parent = (root or cache_root()) / f"tiny-{BUILD_VERSION}"
-    target = parent / kind
-    if (target / "model_index.json").exists():
-        return target
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=parent))
-    try:
-        build_tiny_pipeline(kind).save_pretrained(staging, safe_serialization=True)
-        (staging / "README.md").write_text(
+    target = (root or cache_root()) / f"tiny-{BUILD_VERSION}" / kind
+
+    def write(folder: Path) -> None:
+        build_tiny_pipeline(kind).save_pretrained(folder, safe_serialization=True)
+        (folder / "README.md").write_text(
             f"# Tiny test model ({kind})\n\nRandom weights, the Stable Diffusion architecture at toy size. "
             f"Stands in for `{KINDS[kind]['stands_in_for']}` when there is no GPU. Its pictures are noise.\n"
         )
+
+    return build_once(target, write)
+
+
+def build_once(target: Path, write, marker: str = "model_index.json") -> Path:
+    """Run ``write(folder)`` into a folder beside ``target``, then rename it to ``target``; return ``target``.
+
+    Nothing is done when ``target/marker`` exists. The folder appears complete or not at all, so parallel
+    builders are safe (the loser of a race throws its copy away).
+    """
+    if (target / marker).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        write(staging)
         try:
             staging.rename(target)
         except OSError:
-            if not (target / "model_index.json").exists():  # not a lost race with another builder
+            if not (target / marker).exists():  # not a lost race with another builder
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -4,7 +4,9 @@
   and ``make bench-run-all`` (its overhead).
 - :mod:`helpers.tools.generate`: ``make generate`` (every prompt of a file at every seed, on one or many GPUs
   through ``accelerate launch``, with a manifest and run-all's gallery).
-- :mod:`helpers.tools.download`: ``make download`` (fetch the real models once, for an offline classroom).
+- :mod:`helpers.tools.download`: ``make download`` (fetch the real models once, for an offline classroom) and
+  ``make download CHECK=1`` (verify the cache offline).
+- :mod:`helpers.tools.hub`: ``make hub`` (a local Hub serving the stand-in models; or a classroom's caching mirror).
 - :mod:`helpers.tools.browser_check`: ``make test-browser`` (a run's gallery opened in headless Chromium).
 - :mod:`helpers.tools.envinfo`: what a run ran on (Python, packages, device, commit), recorded with each run.
 
