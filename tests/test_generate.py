@@ -21,6 +21,7 @@ from PIL import Image
 from test_run_all import gallery_links
 
 from helpers import read_metadata
+from helpers.standins.hub import SD15_ID
 from helpers.tools.generate import cli
 from helpers.tools.generate.plan import Settings, batches, build_items, pending
 from helpers.tools.generate.prompts import InputError, PromptRow, parse_seeds, read_prompts
@@ -343,6 +344,18 @@ def test_pending_reports_what_is_made(tmp_path):
     assert ([item.key for item in todo], done) == (["p0000-s0", "p0000-s1"], {})
 
 
-@pytest.mark.skip(reason="needs the local_hub fixture of the replica work (tests/conftest.py), not merged yet")
-def test_a_hub_model_id_through_the_local_hub(tmp_path, local_hub):
-    """The same command with a Hub model id, served by the local Hub stand-in (olah, offline)."""
+def test_a_hub_model_id_through_the_local_hub(tmp_path, prompts, local_hub):
+    """Two processes load a Hub id from the local Hub (olah, offline): the main process downloads it first."""
+    out = tmp_path / "out"
+    args = ["--prompts", str(prompts), "--seeds", "0-1", "--batch-size", "2", "--out", str(out), *FAST]
+    done = launch(2, *args, "--model-id", SD15_ID)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = manifest(out)
+    assert len(rows) == 5 and {row["status"] for row in rows} == {"made"} and {r["process"] for r in rows} == {0, 1}
+    for row in rows:
+        meta = read_metadata(out / row["file"])
+        assert (meta["model"], meta["model_id"], meta["width"]) == (SD15_ID, SD15_ID, "64")
+    snapshots = local_hub.hf_home / "hub" / f"models--{SD15_ID.replace('/', '--')}" / "snapshots"
+    (snapshot,) = snapshots.iterdir()
+    assert snapshot.name == local_hub.heads[SD15_ID]
+    assert (snapshot / "unet" / "diffusion_pytorch_model.safetensors").exists()
