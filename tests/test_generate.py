@@ -223,7 +223,19 @@ def prompts(tmp_path) -> Path:
     return path
 
 
-def test_two_processes_make_each_image_once_and_the_same_pixels_as_one(tmp_path, prompts):
+@pytest.fixture
+def one_thread():
+    """One PyTorch thread in this process, as in each launched process (OMP_NUM_THREADS=1): on a CPU, another
+    number of threads may sum in another order and move a pixel by one level."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_two_processes_make_each_image_once_and_the_same_pixels_as_one(tmp_path, prompts, one_thread):
     common = ["--prompts", str(prompts), "--seeds", "0-2", "--batch-size", "2", *FAST]
     alone, shared = tmp_path / "alone", tmp_path / "shared"
     assert cli.main([*common, "--out", str(alone)]) == 0

@@ -24,14 +24,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ...inputs import generation_settings
-from ...loading import resolve_model
+from ...loading import ModelNotAvailableError, NoSafetensorsError, resolve_model
 from ...profiles import TINY_BANNER, Profile, activate_profile
 from ...schedulers import list_schedulers
 from .plan import IMAGES, INCOMPLETE, Item, Settings, batches, build_items, pending
 from .prompts import InputError, parse_seeds, read_prompts
 from .report import GALLERY, MANIFEST, SUMMARY, write_reports
 
-ROOT = Path(__file__).resolve().parents[3]
 ENVIRONMENT = "environment.json"
 # What this tool writes into --out; a folder holding anything else is someone else's and is refused.
 OWN_NAMES = {IMAGES, INCOMPLETE, MANIFEST, SUMMARY, GALLERY, ENVIRONMENT}
@@ -55,7 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     how.add_argument("--profile", default="auto", help="auto (default), gpu, mps, cpu or tiny")
     how.add_argument("--model-id", "--model", help="a Hub id, a local folder or tiny:base; default: the profile's")
     how.add_argument("--scheduler", help="a scheduler class name, e.g. DPMSolverMultistepScheduler")
-    how.add_argument("--num-inference-steps", type=int, metavar="N", help="default: the profile's")
+    how.add_argument(
+        "--num-inference-steps", type=int, metavar="N", help="default: the profile's (its fast count for DPMSolver...)"
+    )
     how.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE, metavar="G", help="default: 7.5")
     how.add_argument("--height", type=int, metavar="PX", help="a multiple of 8; default: the profile's")
     how.add_argument("--width", type=int, metavar="PX", help="a multiple of 8; default: the profile's")
@@ -118,7 +119,7 @@ def plan(args: argparse.Namespace) -> tuple[Profile, Settings, list[Item], Path]
         batch_size=batch_size,
         **size,
     )
-    out = args.out if args.out is not None else ROOT / "generated" / args.prompts.stem
+    out = args.out if args.out is not None else Path("generated") / args.prompts.stem
     check_out(out)
     return profile, settings, build_items(rows, seeds), out
 
@@ -202,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     from .work import load, make_batches
 
     device = process_device(profile, state)
-    with state.main_process_first():  # one download of a Hub model, then the others read the cache
-        pipe = load(settings, device)
+    try:
+        with state.main_process_first():  # one download of a Hub model, then the others read the cache
+            pipe = load(settings, device)
+    except (ModelNotAvailableError, NoSafetensorsError) as err:  # their messages say what to do
+        print(f"generate: error: {err}", file=sys.stderr, flush=True)
+        return 1
     work_started = time.perf_counter()
     with state.split_between_processes(batches(todo, settings.batch_size)) as mine:
         count = sum(len(batch) for batch in mine)
