@@ -22,6 +22,7 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all lint format download lab lock clean
+.PHONY: generate bench-generate
 .PHONY: hub-setup hub test-replica gpu-check
 
 help: ## List the targets
@@ -67,6 +68,19 @@ test-browser: setup ## Headless Chromium (installed if missing) opens a fresh ti
 
 bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
 	$(TEST_ENV) $(PY) -m helpers.tools.run_all.bench
+
+# generate: PROMPTS=file (.txt, .csv, .jsonl), SEEDS=0-7, OUT=folder (default generated/<file name>), PROFILE as above,
+# PROCESSES=N processes through accelerate (one per GPU; on a CPU they share its cores), GENERATE_ARGS="--batch-size 4 ...").
+SEEDS ?= 0
+GENERATE := $(if $(PROCESSES),$(VENV)/bin/accelerate launch --multi_gpu --num_processes $(PROCESSES) \
+	--num_machines 1 --mixed_precision no --dynamo_backend no -m,$(PY) -m) helpers.tools.generate
+
+generate: setup ## Every prompt of PROMPTS=file at SEEDS=0-7 into OUT=folder, with a manifest and a gallery (see README)
+	@test -n "$(PROMPTS)" || { echo 'make generate needs PROMPTS=<a .txt, .csv or .jsonl file>, e.g. make generate PROMPTS=prompts.txt SEEDS=0-7'; exit 2; }
+	$(GENERATE) --prompts "$(PROMPTS)" --seeds "$(SEEDS)" --profile $(PROFILE) $(if $(OUT),--out "$(OUT)") $(GENERATE_ARGS)
+
+bench-generate: setup ## Images per second of make generate with 1 and 2 processes, against a plain loop (tiny profile)
+	$(TEST_ENV) $(PY) -m helpers.tools.generate.bench
 
 lint: setup ## ruff on the Python files and the notebooks
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,8 @@
 
 - :mod:`helpers.tools.run_all`: ``make run-all`` (every notebook through papermill, with a report and a gallery)
   and ``make bench-run-all`` (its overhead).
+- :mod:`helpers.tools.generate`: ``make generate`` (every prompt of a file at every seed, on one or many GPUs
+  through ``accelerate launch``, with a manifest and run-all's gallery).
 - :mod:`helpers.tools.download`: ``make download`` (fetch the real models once, for an offline classroom) and
   ``make download CHECK=1`` (verify the cache offline).
 - :mod:`helpers.tools.replica_nbval`: ``make test-replica`` (nbval of every golden on the SD1.5 replica).
