@@ -58,7 +58,7 @@ RUN_ALL_ARGS = --profile $(PROFILE) --params "$(PARAMS)" $(if $(NOTEBOOKS),--not
 run-all: setup ## Run every notebook into runs/<UTC time>-<profile>/ with a report and a gallery (see README)
 	$(PY) -m helpers.tools.run_all $(RUN_ALL_ARGS)
 
-test-run-all: setup ## The run-all tests, plus a real tiny run-all of the six notebooks
+test-run-all: setup ## The run-all tests, plus a real tiny run-all of every notebook
 	$(TEST_ENV) SD_TEST_RUN_ALL=1 $(PY) -m pytest tests/test_run_all.py
 
 test-browser: setup ## Headless Chromium (installed if missing) opens a fresh tiny run's gallery: every image loads

@@ -14,6 +14,7 @@ they read like a lesson:
 - :mod:`helpers.compare`: the same prompt and seed through several settings, timed and tabulated.
 - :mod:`helpers.memory`: memory settings applied and undone by name, and measured.
 - :mod:`helpers.charts`: bar charts of measurements, and figures as images.
+- :mod:`helpers.playground`: ``Playground``, widgets to change the settings and generate with a click.
 
 Behind them, in rooms named for their job:
 
@@ -85,6 +86,7 @@ __all__ = [
     "MEMORY_SETTINGS",
     "NOT_FOR_SD15",
     "PROFILES",
+    "Playground",
     "Measurement",
     "ModelNotAvailableError",
     "NoSafetensorsError",
@@ -126,3 +128,12 @@ __all__ = [
     "timed_run",
     "usable_schedulers",
 ]
+
+
+def __getattr__(name: str):
+    """``from helpers import Playground`` imports ipywidgets (0.4 s here), so only the notebook that asks pays it."""
+    if name == "Playground":
+        from .playground import Playground
+
+        return Playground
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
