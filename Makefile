@@ -22,6 +22,7 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all lint format download lab lock clean
+.PHONY: test-ui
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +64,10 @@ test-run-all: setup ## The run-all tests, plus a real tiny run-all of every note
 
 test-browser: setup ## Headless Chromium (installed if missing) opens a fresh tiny run's gallery: every image loads
 	$(TEST_ENV) $(PY) -m helpers.tools.browser_check
+
+# Playwright drives Debian's chromium (installed if missing); screenshots and summary.json in build/ui-check/<time>/.
+test-ui: setup ## JupyterLab in a real browser: the playground clicked through, every lesson Run All and saved
+	$(PY) -m helpers.tools.ui_check
 
 bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
 	$(TEST_ENV) $(PY) -m helpers.tools.run_all.bench

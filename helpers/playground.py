@@ -69,6 +69,7 @@ class Creation:
     model: str
     flagged: list = field(default_factory=list)  # indices the safety checker blanked
     grid_png: bytes = b""
+    grid_width: int = 0
 
     @property
     def seeds(self) -> list[int]:
@@ -265,7 +266,7 @@ class Playground:
                 output = self.pipe(**inputs, callback_on_step_end=self._step)
         except Exception as err:  # noqa: BLE001 - every failure becomes a message in the widget, not a traceback
             self.last_error = err
-            self.progress.bar_style = "danger"
+            self.progress.bar_style, self.progress.value, self.progress.description = "danger", 0, ""
             self._say(f"Not generated: {_explain(err)} The history is unchanged.", error=True)
             return None
         finally:
@@ -317,9 +318,11 @@ class Playground:
             n = len(creation.images)
             rows, cols = grid_shape(n, max_cols=4)
             labels = [f"seed {seed}" for seed in creation.seeds]
-            creation.grid_png = png_bytes(labelled_grid(creation.images, labels, rows=rows, cols=cols))
+            grid = labelled_grid(creation.images, labels, rows=rows, cols=cols)
+            creation.grid_png, creation.grid_width = png_bytes(grid), grid.width
         self.current = creation
         self.picture.value = creation.grid_png
+        self.picture.layout.width = f"{creation.grid_width}px"  # its own size (a column would stretch it)
         self.caption.value = caption(creation)
         self.save_button.disabled = False
 
@@ -331,7 +334,7 @@ class Playground:
             button = widgets.Button(
                 description=f"seed {creation.settings['seed']}",
                 tooltip=creation.settings["prompt"][:200],
-                layout={"width": f"{THUMBNAIL + 8}px"},
+                layout={"width": "auto", "min_width": f"{THUMBNAIL}px"},
             )
             button.on_click(lambda _, creation=creation: self.restore(creation))
             image = widgets.Image(value=png_bytes(thumbnail), format="png", width=THUMBNAIL, height=THUMBNAIL)

@@ -4,8 +4,10 @@
   and ``make bench-run-all`` (its overhead).
 - :mod:`helpers.tools.download`: ``make download`` (fetch the real models once, for an offline classroom).
 - :mod:`helpers.tools.browser_check`: ``make test-browser`` (a run's gallery opened in headless Chromium).
+- :mod:`helpers.tools.ui_check`: ``make test-ui`` (JupyterLab driven in Chromium: the playground, every lesson).
 - :mod:`helpers.tools.envinfo`: what a run ran on (Python, packages, device, commit), recorded with each run.
 
 Who may import this: the tools themselves, the tests and ``python -m`` commands. They may use the development
-pins (papermill, jinja2 through nbconvert, psutil); the lessons must stay importable with the runtime pins alone.
+pins (papermill, jinja2 through nbconvert, psutil, playwright); the lessons must stay importable with the runtime
+pins alone.
 """
