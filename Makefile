@@ -24,6 +24,7 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 .PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all lint format download lab lock clean
 .PHONY: generate bench-generate
 .PHONY: hub-setup hub test-replica gpu-check
+.PHONY: test-ui
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,11 +61,15 @@ RUN_ALL_ARGS = --profile $(PROFILE) --params "$(PARAMS)" $(if $(NOTEBOOKS),--not
 run-all: setup ## Run every notebook into runs/<UTC time>-<profile>/ with a report and a gallery (see README)
 	$(PY) -m helpers.tools.run_all $(RUN_ALL_ARGS)
 
-test-run-all: setup ## The run-all tests, plus a real tiny run-all of the six notebooks
+test-run-all: setup ## The run-all tests, plus a real tiny run-all of every notebook
 	$(TEST_ENV) SD_TEST_RUN_ALL=1 $(PY) -m pytest tests/test_run_all.py
 
 test-browser: setup ## Headless Chromium (installed if missing) opens a fresh tiny run's gallery: every image loads
 	$(TEST_ENV) $(PY) -m helpers.tools.browser_check
+
+# Playwright drives Debian's chromium (installed if missing); screenshots and summary.json in build/ui-check/<time>/.
+test-ui: setup ## JupyterLab in a real browser: the playground clicked through, every lesson Run All and saved
+	$(PY) -m helpers.tools.ui_check
 
 bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
 	$(TEST_ENV) $(PY) -m helpers.tools.run_all.bench

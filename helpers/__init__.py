@@ -15,6 +15,7 @@ they read like a lesson:
 - :mod:`helpers.memory`: memory settings applied and undone by name, and measured.
 - :mod:`helpers.charts`: bar charts of measurements that show as pictures, and figures as images.
 - :mod:`helpers.progress`: progress bars that a saved notebook shows finished (installed on import).
+- :mod:`helpers.playground`: ``Playground``, widgets to change the settings and generate with a click.
 
 Behind them, in rooms named for their job:
 
@@ -89,6 +90,7 @@ __all__ = [
     "MEMORY_SETTINGS",
     "NOT_FOR_SD15",
     "PROFILES",
+    "Playground",
     "Measurement",
     "ModelNotAvailableError",
     "NoSafetensorsError",
@@ -130,3 +132,12 @@ __all__ = [
     "timed_run",
     "usable_schedulers",
 ]
+
+
+def __getattr__(name: str):
+    """``from helpers import Playground`` imports ipywidgets (0.4 s here), so only the notebook that asks pays it."""
+    if name == "Playground":
+        from .playground import Playground
+
+        return Playground
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
