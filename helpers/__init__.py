@@ -13,7 +13,8 @@ they read like a lesson:
 - :mod:`helpers.components`: what is inside a pipeline, and what half precision changes.
 - :mod:`helpers.compare`: the same prompt and seed through several settings, timed and tabulated.
 - :mod:`helpers.memory`: memory settings applied and undone by name, and measured.
-- :mod:`helpers.charts`: bar charts of measurements, and figures as images.
+- :mod:`helpers.charts`: bar charts of measurements that show as pictures, and figures as images.
+- :mod:`helpers.progress`: progress bars that a saved notebook shows finished (installed on import).
 - :mod:`helpers.playground`: ``Playground``, widgets to change the settings and generate with a click.
 
 Behind them, in rooms named for their job:
@@ -80,7 +81,10 @@ from .profiles import (  # noqa: E402
     detect_device,
     resolve_profile,
 )
+from .progress import use_notebook_progress_bars  # noqa: E402
 from .schedulers import list_schedulers, set_scheduler, usable_schedulers  # noqa: E402
+
+use_notebook_progress_bars()
 
 __all__ = [
     "MEMORY_SETTINGS",

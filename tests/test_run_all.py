@@ -293,7 +293,9 @@ def test_an_interrupted_run_keeps_what_finished_and_resume_runs_only_the_rest(tm
         str(tmp_path / "runs"),
     ]
     # One job, so that 01 has finished and 03 has not started when 02 is interrupted.
-    proc = subprocess.Popen([*cmd, "--profile", "tiny", "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*cmd, "--profile", "tiny", "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     state_file = tmp_path / "runs" / "latest" / "run.json"
     try:
         deadline = time.monotonic() + 90
