@@ -13,7 +13,7 @@
 - :mod:`helpers.tools.ui_check`: ``make test-ui`` (JupyterLab driven in Chromium: the playground, every lesson).
 - :mod:`helpers.tools.envinfo`: what a run ran on (Python, packages, device, commit), recorded with each run.
 - :mod:`helpers.tools.output_check`: what a saved notebook shows a reader (pictures, finished bars, no paths);
-  used by ``make golden`` and ``make test-browser``.
+  used by ``make golden``, ``make test-browser`` and ``make test-ui``.
 
 Who may import this: the tools themselves, the tests and ``python -m`` commands. They may use the development
 pins (papermill, jinja2 through nbconvert, psutil, playwright); the lessons must stay importable with the runtime

@@ -33,6 +33,7 @@ from pathlib import Path
 import nbformat
 
 from .browser_check import find_browser, install_chromium
+from .output_check import output_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND = "00_playground"
@@ -278,7 +279,8 @@ class NotebookPage:
 
 
 def check_saved(nb, result: Result, shown: list[bool]) -> None:
-    """What the saved notebook holds: every code cell run, no error, its pictures, all shown by the browser."""
+    """What the saved notebook holds: every code cell run, no error, its pictures, all shown by the browser, and
+    nothing a reader would see wrong (:mod:`helpers.tools.output_check`)."""
     cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     result.code_cells = len(cells)
     outputs = [output for cell in cells for output in cell.get("outputs", [])]
@@ -292,6 +294,7 @@ def check_saved(nb, result: Result, shown: list[bool]) -> None:
         result.problems.append(f"errors: {errors}")
     if result.notebook != PLAYGROUND and result.images == 0:
         result.problems.append("no pictures or charts in the saved notebook")
+    result.problems += output_problems(nb)  # what a reader of the saved notebook would see wrong
     if result.shown != len(shown) or len(shown) < result.images:
         result.problems.append(f"the browser showed {result.shown} of the notebook's {result.images} pictures")
 
