@@ -21,7 +21,7 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 	cell.metadata.jp-MarkdownHeadingCollapsed cell.metadata.colab cell.metadata.outputId cell.metadata.id
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all lint format download lab lock clean
+.PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all bench lint format download lab lock clean
 .PHONY: generate bench-generate
 .PHONY: hub-setup hub test-replica gpu-check
 .PHONY: test-ui
@@ -86,6 +86,10 @@ generate: setup ## Every prompt of PROMPTS=file at SEEDS=0-7 into OUT=folder, wi
 
 bench-generate: setup ## Images per second of make generate with 1 and 2 processes, against a plain loop (tiny profile)
 	$(TEST_ENV) $(PY) -m helpers.tools.generate.bench
+# bench: PROFILE=auto|tiny|replica|gpu|cpu|mps, QUICK=1 for the small subset, BENCH_ARGS for the rest
+# (python -m helpers.tools.bench --help), e.g. BENCH_ARGS="--groups batch fast-path --reps 5".
+bench: setup ## Speed, memory and TFLOP/s of one pipeline under many settings, into runs/bench-<UTC time>-<profile>/
+	$(PY) -m helpers.tools.bench --profile $(PROFILE) $(if $(filter 1 yes true,$(QUICK)),--quick) $(BENCH_ARGS)
 
 lint: setup ## ruff on the Python files and the notebooks
 	$(VENV)/bin/ruff check .

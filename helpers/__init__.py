@@ -16,10 +16,15 @@ they read like a lesson:
 - :mod:`helpers.charts`: bar charts of measurements that show as pictures, and figures as images.
 - :mod:`helpers.progress`: progress bars that a saved notebook shows finished (installed on import).
 - :mod:`helpers.playground`: ``Playground``, widgets to change the settings and generate with a click.
+- :mod:`helpers.timing`: warm-up, repeated timing, medians and spread, the denoising loop's it/s.
+- :mod:`helpers.speed`: speed settings (precision, attention, channels_last, fused QKV, torch.compile, TAESD)
+  applied and undone by name, and measured.
+- :mod:`helpers.flops`: FLOPs counted by PyTorch on the meta device, and the share of a GPU's peak.
 
 Behind them, in rooms named for their job:
 
-- :mod:`helpers.standins`: random-weight stand-in models with the real architecture (the tiny test model).
+- :mod:`helpers.standins`: random-weight stand-in models with the real architecture (the tiny test model, the
+  SD1.5 replica, a TAESD stand-in).
 - :mod:`helpers.tools`: what the ``make`` targets run (run-all, download, the browser check); no lesson imports it.
 """
 
@@ -52,6 +57,7 @@ from .compare import (  # noqa: E402
     NOT_FOR_SD15,
     Run,
     compare_schedulers,
+    difference_image,
     image_difference,
     nearest_image,
     runs_table,
@@ -59,6 +65,7 @@ from .compare import (  # noqa: E402
     timed_run,
 )
 from .components import components_table, half_precision_check, pipeline_components  # noqa: E402
+from .flops import peak_tflops, pipeline_flops, tflops_per_second, unet_step_flops, vae_decode_flops  # noqa: E402
 from .grid import grid_shape, image_grid, labelled_grid  # noqa: E402
 from .inputs import generation_settings, get_inputs  # noqa: E402
 from .loading import ModelNotAvailableError, NoSafetensorsError, from_pretrained_call, load_pipeline  # noqa: E402
@@ -83,6 +90,19 @@ from .profiles import (  # noqa: E402
 )
 from .progress import use_notebook_progress_bars  # noqa: E402
 from .schedulers import list_schedulers, set_scheduler, usable_schedulers  # noqa: E402
+from .speed import (  # noqa: E402
+    SPEED_SETTINGS,
+    compare_speed_settings,
+    fast_path_settings,
+    load_tiny_autoencoder,
+    other_precisions,
+    speed_chart,
+    speed_settings,
+    speed_settings_table,
+    speed_table,
+    speedups,
+)
+from .timing import Timing, time_pipeline  # noqa: E402
 
 use_notebook_progress_bars()
 
@@ -93,9 +113,13 @@ __all__ = [
     "Playground",
     "Measurement",
     "ModelNotAvailableError",
+    "NOT_FOR_SD15",
     "NoSafetensorsError",
+    "PROFILES",
     "Profile",
     "Run",
+    "SPEED_SETTINGS",
+    "Timing",
     "activate_profile",
     "attention_processors",
     "available_profiles",
@@ -103,9 +127,12 @@ __all__ = [
     "check_gpu",
     "compare_memory_settings",
     "compare_schedulers",
+    "compare_speed_settings",
     "components_table",
     "current_profile",
     "detect_device",
+    "difference_image",
+    "fast_path_settings",
     "figure_to_image",
     "from_pretrained_call",
     "generation_settings",
@@ -118,19 +145,32 @@ __all__ = [
     "labelled_grid",
     "list_schedulers",
     "load_pipeline",
+    "load_tiny_autoencoder",
     "measure",
     "memory_setting",
     "memory_settings_table",
     "nearest_image",
+    "peak_tflops",
     "pipeline_components",
+    "other_precisions",
+    "pipeline_flops",
     "read_metadata",
     "resolve_profile",
     "runs_table",
     "save_images",
     "set_scheduler",
+    "speed_chart",
+    "speed_settings",
+    "speed_settings_table",
+    "speed_table",
+    "speedups",
+    "tflops_per_second",
     "time_batch_sizes",
+    "time_pipeline",
     "timed_run",
+    "unet_step_flops",
     "usable_schedulers",
+    "vae_decode_flops",
 ]
 
 

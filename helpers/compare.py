@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -86,7 +86,7 @@ def timed_run(pipe, label: str, inputs: dict, device=None) -> Run:
 
 def compare_schedulers(
     pipe,
-    names: Sequence[str] | None = None,
+    names: Sequence[str] | Mapping[str, int] | None = None,
     *,
     warmup: bool = True,
     **input_kwargs,
@@ -95,6 +95,8 @@ def compare_schedulers(
 
     Args:
         names: scheduler class names; None means every usable compatible one except those in ``NOT_FOR_SD15``.
+            A mapping ``{name: steps}`` gives each scheduler its own number of steps (labels then say
+            ``"DPMSolverMultistepScheduler, 20 steps"``).
         warmup: make one short call first, so the first scheduler's time is not inflated.
         **input_kwargs: for :func:`helpers.get_inputs`, e.g. ``prompt=``, ``seed=``, ``num_inference_steps=``,
             ``height=``.
@@ -102,6 +104,8 @@ def compare_schedulers(
     Example:
         >>> [r.label for r in compare_schedulers(pipe, ["EulerDiscreteScheduler"], num_inference_steps=2)]
         ['EulerDiscreteScheduler']
+        >>> [r.label for r in compare_schedulers(pipe, {"PNDMScheduler": 4, "UniPCMultistepScheduler": 2})]
+        ['PNDMScheduler, 4 steps', 'UniPCMultistepScheduler, 2 steps']
     """
     if names is None:
         names = [name for name in usable_schedulers(pipe) if name not in NOT_FOR_SD15]
@@ -110,14 +114,17 @@ def compare_schedulers(
             f"names must be a non-empty list of scheduler names, got names={names!r}; "
             f'e.g. ["PNDMScheduler", "DPMSolverMultistepScheduler"]'
         )
+    steps = dict(names) if isinstance(names, Mapping) else dict.fromkeys(names)
     original = pipe.scheduler
     try:
         if warmup:
             warm_up(pipe, **input_kwargs)
         runs = []
-        for name in names:
+        for name, count in steps.items():
             set_scheduler(pipe, name)
-            runs.append(timed_run(pipe, name, get_inputs(**input_kwargs)))
+            kwargs = input_kwargs if count is None else {**input_kwargs, "num_inference_steps": count}
+            label = name if count is None else f"{name}, {count} steps"
+            runs.append(timed_run(pipe, label, get_inputs(**kwargs)))
         return runs
     finally:
         pipe.scheduler = original
@@ -171,6 +178,23 @@ def image_difference(a: Image.Image, b: Image.Image) -> float:
     pa = np.asarray(a.convert("RGB"), dtype=np.float64)
     pb = np.asarray(b.convert("RGB"), dtype=np.float64)
     return float(np.abs(pa - pb).mean())
+
+
+def difference_image(a: Image.Image, b: Image.Image, gain: float = 4.0) -> Image.Image:
+    """Where two same-sized images differ: the absolute difference per pixel, times ``gain`` (black: identical).
+
+    Example:
+        >>> a, b = Image.new("RGB", (2, 2), (10, 10, 10)), Image.new("RGB", (2, 2), (20, 10, 10))
+        >>> difference_image(a, b).getpixel((0, 0))
+        (40, 0, 0)
+    """
+    if a.size != b.size:
+        raise ValueError(f"images must have the same size to compare, got {a.size} and {b.size}")
+    if gain <= 0:
+        raise ValueError(f"gain must be positive, got gain={gain!r}; 1 shows the difference as it is")
+    pa = np.asarray(a.convert("RGB"), dtype=np.float64)
+    pb = np.asarray(b.convert("RGB"), dtype=np.float64)
+    return Image.fromarray(np.clip(np.abs(pa - pb) * gain, 0, 255).astype(np.uint8))
 
 
 def nearest_image(image: Image.Image, candidates: Sequence[Image.Image]) -> int:

@@ -85,14 +85,16 @@ class _Sampler(threading.Thread):
         return max(self.peak, self.read())
 
 
-def _synchronize(device: str) -> None:
+def synchronize(device: str) -> None:
+    """Wait until the device has finished its queued work (a no-op on the CPU), so a clock reads true time."""
     if device == "cuda":
         torch.cuda.synchronize()
     elif device == "mps":
         torch.mps.synchronize()
 
 
-def _device_of(device) -> str:
+def device_type(device) -> str:
+    """``"cuda"``, ``"mps"`` or ``"cpu"`` for a device name, a ``torch.device`` or None (CUDA if present)."""
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     return getattr(device, "type", None) or str(device).split(":")[0]
@@ -113,11 +115,11 @@ def measure(label: str = "", device=None):
         >>> m.seconds > 0
         True
     """
-    device = _device_of(device)
+    device = device_type(device)
     if device not in MEMORY_KINDS:
         raise ValueError(f"measure() cannot read memory on device={device!r}; use one of {sorted(MEMORY_KINDS)}")
     result = Measurement(label=label, device=device)
-    _synchronize(device)
+    synchronize(device)
     if device == "cuda":
         global _cuda_peak_before_resets
         _cuda_peak_before_resets = cuda_peak_bytes()
@@ -134,6 +136,6 @@ def measure(label: str = "", device=None):
     try:
         yield result
     finally:
-        _synchronize(device)
+        synchronize(device)
         result.seconds = time.perf_counter() - start
         result.peak_bytes = torch.cuda.max_memory_allocated() if sampler is None else sampler.stop()

@@ -63,6 +63,12 @@ MEMORY_SETTINGS: dict[str, MemorySetting] = {
         _undo_offload,
         needs_accelerator=True,
     ),
+    "sequential CPU offload": MemorySetting(
+        "pipe.enable_sequential_cpu_offload()",
+        lambda pipe, device: pipe.enable_sequential_cpu_offload(device=device),
+        _undo_offload,
+        needs_accelerator=True,
+    ),
 }
 
 
@@ -88,13 +94,14 @@ def why_unavailable(pipe, name: str) -> str | None:
 
     Example:
         >>> why_unavailable(pipe, "model CPU offload")  # a pipeline on the CPU
-        'model CPU offload moves each model to an accelerator only while it runs; this pipeline is on the CPU...'
+        'model CPU offload keeps the weights in main memory and moves them to an accelerator only while they are...'
     """
     setting = _check_name(name)
     if setting.needs_accelerator and pipe.device.type == "cpu":
         return (
-            f"{name} moves each model to an accelerator only while it runs; this pipeline is on the CPU, "
-            f"where everything already lives in main memory, and diffusers refuses it without an accelerator"
+            f"{name} keeps the weights in main memory and moves them to an accelerator only while they are used; "
+            f"this pipeline is on the CPU, where everything already lives in main memory, and diffusers refuses it "
+            f"without an accelerator"
         )
     return None
 
@@ -136,7 +143,7 @@ def compare_memory_settings(
 
     Returns:
         ``(runs, skipped)``: one :class:`helpers.compare.Run` per setting that ran, and ``{name: reason}`` for the
-        ones this device cannot use (model CPU offload on a CPU).
+        ones this device cannot use (the CPU offloads on a CPU).
 
     Example:
         >>> runs, skipped = compare_memory_settings(pipe, ["baseline", "VAE slicing"], batch_size=2)

@@ -22,6 +22,7 @@ STEMS = [
     "04_batching_and_grids",
     "05_memory",
     "06_finetuned_openjourney",
+    "07_making_it_fast",
 ]
 # The parameters a notebook may declare (papermill and `make run-all` pass them by these names).
 KNOWN_PARAMETERS = {
@@ -33,6 +34,7 @@ KNOWN_PARAMETERS = {
     "height",
     "width",
     "batch_size",
+    "compile_unet",
     "output_dir",
 }
 NBVAL_MARKERS = {"# NBVAL_CHECK_OUTPUT", "# NBVAL_IGNORE_OUTPUT", "# NBVAL_SKIP"}

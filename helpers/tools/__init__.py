@@ -9,6 +9,8 @@
 - :mod:`helpers.tools.replica_nbval`: ``make test-replica`` (nbval of every golden on the SD1.5 replica).
 - :mod:`helpers.tools.gpu_check`: ``make gpu-check`` (replica build, nbval, run-all and timings on a CUDA GPU).
 - :mod:`helpers.tools.hub`: ``make hub`` (a local Hub serving the stand-in models; or a classroom's caching mirror).
+- :mod:`helpers.tools.bench`: ``make bench`` (speed, memory and achieved FLOP/s under many settings, into a new
+  ``runs/bench-<UTC time>-<profile>/``).
 - :mod:`helpers.tools.browser_check`: ``make test-browser`` (a run's gallery opened in headless Chromium).
 - :mod:`helpers.tools.ui_check`: ``make test-ui`` (JupyterLab driven in Chromium: the playground, every lesson).
 - :mod:`helpers.tools.envinfo`: what a run ran on (Python, packages, device, commit), recorded with each run.

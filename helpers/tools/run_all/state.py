@@ -48,9 +48,12 @@ def peak_file(folder: Path, stem: str) -> Path:
     return folder / "logs" / f"{stem}.peak.json"
 
 
-def new_run_folder(runs_dir: Path, profile: str, now: datetime | None = None) -> Path:
-    """Create and return ``runs_dir/<YYYYmmddTHHMMSSZ>-<profile>``; a taken name gets ``-2``, ``-3``, ..."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+def new_run_folder(runs_dir: Path, profile: str, now: datetime | None = None, prefix: str = "") -> Path:
+    """Create and return ``runs_dir/<prefix><YYYYmmddTHHMMSSZ>-<profile>``; a taken name gets ``-2``, ``-3``, ...
+
+    ``make bench`` uses the prefix ``bench-``, so its folders sit beside run-all's and never take their names.
+    """
+    stamp = prefix + (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     runs_dir.mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         folder = runs_dir / (f"{stamp}-{profile}" if n == 1 else f"{stamp}-{profile}-{n}")
