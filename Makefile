@@ -22,6 +22,9 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all bench lint format download lab lock clean
+.PHONY: generate bench-generate
+.PHONY: hub-setup hub test-replica gpu-check
+.PHONY: test-ui
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,7 +38,7 @@ $(STAMP): $(PIN_FILES)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: setup ## Set up if needed, then run every test, nbval of the notebooks included (tiny profile, CPU, offline)
+test: setup hub-setup ## Set up if needed, then run every test, nbval of the notebooks included (tiny profile, CPU, offline)
 	$(TEST_ENV) OMP_NUM_THREADS=$(THREADS) $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(NBVAL) --nbval-cell-timeout=300
 
 golden: setup ## Regenerate the nbval references in tests/goldens/ (tiny profile) after changing a notebook
@@ -64,9 +67,25 @@ test-run-all: setup ## The run-all tests, plus a real tiny run-all of every note
 test-browser: setup ## Headless Chromium (installed if missing) opens a fresh tiny run's gallery: every image loads
 	$(TEST_ENV) $(PY) -m helpers.tools.browser_check
 
+# Playwright drives Debian's chromium (installed if missing); screenshots and summary.json in build/ui-check/<time>/.
+test-ui: setup ## JupyterLab in a real browser: the playground clicked through, every lesson Run All and saved
+	$(PY) -m helpers.tools.ui_check
+
 bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
 	$(TEST_ENV) $(PY) -m helpers.tools.run_all.bench
 
+# generate: PROMPTS=file (.txt, .csv, .jsonl), SEEDS=0-7, OUT=folder (default generated/<file name>), PROFILE as above,
+# PROCESSES=N processes through accelerate (one per GPU; on a CPU they share its cores), GENERATE_ARGS="--batch-size 4 ...").
+SEEDS ?= 0
+GENERATE := $(if $(PROCESSES),$(VENV)/bin/accelerate launch --multi_gpu --num_processes $(PROCESSES) \
+	--num_machines 1 --mixed_precision no --dynamo_backend no -m,$(PY) -m) helpers.tools.generate
+
+generate: setup ## Every prompt of PROMPTS=file at SEEDS=0-7 into OUT=folder, with a manifest and a gallery (see README)
+	@test -n "$(PROMPTS)" || { echo 'make generate needs PROMPTS=<a .txt, .csv or .jsonl file>, e.g. make generate PROMPTS=prompts.txt SEEDS=0-7'; exit 2; }
+	$(GENERATE) --prompts "$(PROMPTS)" --seeds "$(SEEDS)" --profile $(PROFILE) $(if $(OUT),--out "$(OUT)") $(GENERATE_ARGS)
+
+bench-generate: setup ## Images per second of make generate with 1 and 2 processes, against a plain loop (tiny profile)
+	$(TEST_ENV) $(PY) -m helpers.tools.generate.bench
 # bench: PROFILE=auto|tiny|replica|gpu|cpu|mps, QUICK=1 for the small subset, BENCH_ARGS for the rest
 # (python -m helpers.tools.bench --help), e.g. BENCH_ARGS="--groups batch fast-path --reps 5".
 bench: setup ## Speed, memory and TFLOP/s of one pipeline under many settings, into runs/bench-<UTC time>-<profile>/
@@ -80,8 +99,30 @@ format: setup ## Fix what ruff can fix
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-download: setup ## Fetch the real models once into the Hugging Face cache (MODELS="id ..." to choose)
-	$(PY) -m helpers.tools.download $(MODELS)
+download: setup ## Fetch the real models once into the HF cache (MODELS="id ..."; CHECK=1: verify the cache offline)
+	$(PY) -m helpers.tools.download $(if $(CHECK),--check) $(MODELS)
+
+# The local Hub and the SD1.5 replica (README: "Without the Hub"). olah has its own virtual environment, because
+# its dependencies conflict with the tutorial's pins.
+HUB_VENV  := .venv-hub
+HUB_STAMP := $(HUB_VENV)/.installed-$(shell cat requirements-hub.txt 2>/dev/null | sha256sum | cut -c1-12)
+
+hub-setup: $(HUB_STAMP) ## Create .venv-hub with the pinned olah, the local Hub's server
+
+$(HUB_STAMP): requirements-hub.txt
+	@test -x $(HUB_VENV)/bin/python || $(PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/python -m pip --disable-pip-version-check install -q -r requirements-hub.txt
+	@rm -f $(HUB_VENV)/.installed-*
+	@touch $@
+
+hub: setup hub-setup ## Serve the stand-in models as a local Hub on 127.0.0.1 and print the HF_ENDPOINT to set (HUB_ARGS=--help)
+	$(PY) -m helpers.tools.hub $(HUB_ARGS)
+
+test-replica: setup ## nbval of every golden on the SD1.5 replica (real size, random weights), one notebook at a time
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m helpers.tools.replica_nbval $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+gpu-check: setup ## On a CUDA GPU: replica build, nbval, run-all and timings at 512 px; report in docs/
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m helpers.tools.gpu_check
 
 lab: setup ## Open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

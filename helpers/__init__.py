@@ -13,7 +13,9 @@ they read like a lesson:
 - :mod:`helpers.components`: what is inside a pipeline, and what half precision changes.
 - :mod:`helpers.compare`: the same prompt and seed through several settings, timed and tabulated.
 - :mod:`helpers.memory`: memory settings applied and undone by name, and measured.
-- :mod:`helpers.charts`: bar charts of measurements, and figures as images.
+- :mod:`helpers.charts`: bar charts of measurements that show as pictures, and figures as images.
+- :mod:`helpers.progress`: progress bars that a saved notebook shows finished (installed on import).
+- :mod:`helpers.playground`: ``Playground``, widgets to change the settings and generate with a click.
 - :mod:`helpers.timing`: warm-up, repeated timing, medians and spread, the denoising loop's it/s.
 - :mod:`helpers.speed`: speed settings (precision, attention, channels_last, fused QKV, torch.compile, TAESD)
   applied and undone by name, and measured.
@@ -86,6 +88,7 @@ from .profiles import (  # noqa: E402
     detect_device,
     resolve_profile,
 )
+from .progress import use_notebook_progress_bars  # noqa: E402
 from .schedulers import list_schedulers, set_scheduler, usable_schedulers  # noqa: E402
 from .speed import (  # noqa: E402
     SPEED_SETTINGS,
@@ -101,8 +104,13 @@ from .speed import (  # noqa: E402
 )
 from .timing import Timing, time_pipeline  # noqa: E402
 
+use_notebook_progress_bars()
+
 __all__ = [
     "MEMORY_SETTINGS",
+    "NOT_FOR_SD15",
+    "PROFILES",
+    "Playground",
     "Measurement",
     "ModelNotAvailableError",
     "NOT_FOR_SD15",
@@ -164,3 +172,12 @@ __all__ = [
     "usable_schedulers",
     "vae_decode_flops",
 ]
+
+
+def __getattr__(name: str):
+    """``from helpers import Playground`` imports ipywidgets (0.4 s here), so only the notebook that asks pays it."""
+    if name == "Playground":
+        from .playground import Playground
+
+        return Playground
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """Bar charts of measurements, and figures as images (to save them beside the pictures they describe).
 
-The figures are made without ``pyplot``, so nothing piles up in its global state; a notebook shows one by
-ending a cell with it.
+The figures are made without ``pyplot``, so nothing piles up in its global state. Without pyplot no Jupyter
+display formatter knows them, so :class:`Chart` renders itself as a PNG: a notebook shows one by ending a cell
+with it, and the picture is saved in the notebook (JupyterLab, Colab, papermill, nbconvert, GitHub).
 
 Example:
     >>> fig = bar_chart(["PNDM", "DPM-Solver"], {"seconds per image": [2.0, 0.8]}, title="Time per image")
@@ -18,13 +19,23 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 
+class Chart(Figure):
+    """A matplotlib figure that Jupyter shows as a picture (``_repr_png_``), without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
+
+    def __repr__(self) -> str:
+        return f"chart: {self.get_suptitle()}" if self.get_suptitle() else "chart"
+
+
 def bar_chart(
     labels: Sequence[str],
     series: Mapping[str, Sequence[float]],
     *,
     title: str = "",
     value_format: str | Mapping[str, str] = "{:.2f}",
-) -> Figure:
+) -> Chart:
     """Horizontal bars, one panel per series (side by side), one bar per label, each bar labelled with its value.
 
     Args:
@@ -50,7 +61,7 @@ def bar_chart(
                 f"series {name!r} has {len(values)} values for {len(labels)} labels; give one value per label"
             )
     height = 1.2 + 0.35 * len(labels)
-    fig = Figure(figsize=(5.5 * len(series), height), layout="constrained")
+    fig = Chart(figsize=(5.5 * len(series), height), layout="constrained")
     axes = fig.subplots(1, len(series), sharey=True, squeeze=False)[0]
     positions = list(range(len(labels)))
     for ax, (name, values) in zip(axes, series.items(), strict=True):
@@ -75,8 +86,12 @@ def figure_to_image(fig: Figure, dpi: int = 100) -> Image.Image:
         >>> figure_to_image(Figure(figsize=(2, 1)), dpi=50).size
         (100, 50)
     """
+    with Image.open(io.BytesIO(figure_png(fig, dpi))) as image:
+        return image.convert("RGB")
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """A figure as PNG bytes (what a notebook stores to show it)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        return image.convert("RGB")
+    return buffer.getvalue()

@@ -42,3 +42,30 @@ def pytest_ignore_collect(collection_path, config):
     if collection_path.suffix == ".ipynb" and collection_path.parent.name != "goldens":
         return True
     return None
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    """A local Hugging Face Hub (olah, offline) serving the stand-in repositories on a free port of 127.0.0.1.
+
+    For the test, ``HF_ENDPOINT`` points at it, ``HF_HOME`` is an empty folder (``local_hub.hf_home``) and
+    ``HF_HUB_OFFLINE`` is ``0``. This process read those variables when it imported huggingface_hub, so run the
+    clients in a subprocess, which inherits them. The server is waited for (30 s at most) and stopped by its PID;
+    ``local_hub.kill()`` and ``local_hub.start()`` simulate a crash and a restart on the same port. Needs
+    ``.venv-hub`` (``make hub-setup``; ``make test`` makes it).
+    """
+    from helpers.standins.hub import LocalHub
+
+    hub = LocalHub(workdir=tmp_path / "olah", timeout=30)
+    hub.hf_home = tmp_path / "hf_home"
+    hub.hf_home.mkdir()
+    hub.start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_HOME", str(hub.hf_home))
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_OFFLINE"):
+            monkeypatch.delenv(name, raising=False)
+        yield hub
+    finally:
+        hub.stop()

@@ -32,3 +32,11 @@ def test_figure_to_image_gives_the_figure_size_in_pixels():
 def test_bad_charts_are_explained(labels, series, message):
     with pytest.raises(ValueError, match=message):
         bar_chart(labels, series)
+
+
+def test_a_chart_shows_as_a_picture_in_jupyter_without_pyplot():
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(bar_chart(["a", "b"], {"x": [1, 2]}, title="Time per image"))
+    assert data["image/png"].startswith(b"\x89PNG")
+    assert data["text/plain"] == "chart: Time per image"

@@ -1,6 +1,6 @@
 """run-all, for real: small notebooks written here run through papermill in real kernels on the tiny model.
 
-The notebooks are small so that these tests stay fast; `make test-run-all` runs the seven real notebooks too.
+The notebooks are small so that these tests stay fast; `make test-run-all` runs the real notebooks too.
 """
 
 import json
@@ -350,23 +350,23 @@ def test_resume_refuses_new_parameters_and_unknown_runs(tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not os.environ.get("SD_TEST_RUN_ALL"), reason="the seven notebooks: `make test-run-all`")
-def test_the_seven_notebooks_run_all(tmp_path):
+@pytest.mark.skipif(not os.environ.get("SD_TEST_RUN_ALL"), reason="every notebook: `make test-run-all`")
+def test_every_notebook_runs_all(tmp_path):
     code = run_all.main(["--profile", "tiny", "--jobs", "2", "--runs-dir", str(tmp_path)])
     folder = (tmp_path / "latest").resolve()
     summary = json.loads((folder / "summary.json").read_text())
     assert code == 0, (folder / "summary.md").read_text()
-    assert summary["complete"] and summary["ok"] == len(summary["notebooks"]) == 7
+    assert summary["complete"] and summary["ok"] == len(summary["notebooks"]) == 8  # 00 to 07
     for link in gallery_links(folder / "index.html"):
         assert (folder / link).is_file(), link
 
 
 @pytest.mark.parametrize("profile", ["tiny", "gpu", "mps", "cpu"])
-def test_the_profile_files_fit_the_seven_notebooks(profile):
+def test_the_profile_files_fit_the_notebooks(profile):
     from helpers.tools.run_all.params import declared_parameters, load_param_file, resolve_parameters
 
     notebooks = {p.stem: p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
-    assert len(notebooks) == 7
+    assert len(notebooks) == 8  # 00_playground to 07_making_it_fast
     declared = {stem: declared_parameters(path) for stem, path in notebooks.items()}
     path = ROOT / "notebooks" / "params" / f"{profile}.yaml"
     resolved = resolve_parameters(declared, list(notebooks), *load_param_file(path), source=path.name)

@@ -1,5 +1,8 @@
 """Open a run's gallery in a real browser (headless Chromium): take a screenshot, check that every image loaded.
 
+It also reads the run's executed notebooks as a reader would (:mod:`helpers.tools.output_check`): charts and
+pictures shown as pictures, progress bars finished, no package paths.
+
 The gallery counts its own images once the page has loaded and writes the result on ``<body>``
 (``data-images-total``, ``data-images-loaded``, ``data-images-broken``); Chromium's ``--dump-dom`` gives that DOM
 back. Chromium is Debian's ``chromium`` package, installed with apt-get when missing (as root).
@@ -21,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
+from .output_check import output_problems
 from .run_all.state import find_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"the gallery shows {result['total']} images, the summary counts {expected}")
     if run_code:
         problems.append(f"the run itself exited with {run_code} (see its summary.md)")
+    for executed in sorted((folder / "notebooks").glob("*.ipynb")):
+        problems += [f"{executed.name}, {problem}" for problem in output_problems(nbformat.read(executed, 4))]
     for problem in problems:
         print(f"browser check: {problem}", file=sys.stderr)
     return 1 if problems else 0

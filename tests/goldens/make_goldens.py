@@ -9,7 +9,9 @@ A golden is its notebook's code, executed: every code cell keeps its execution c
 device or the tiny-model banner. Pictures, tables and timings change from run to run and are left out, so a
 regenerated golden differs from the committed one only where a checked fact changed.
 
-It exits with status 1, naming the notebook and the cell, if a notebook fails or a checked output is unstable.
+It exits with status 1, naming the notebook and the cell, if a notebook fails, a checked output is unstable, or
+the executed notebook shows a reader something wrong (:mod:`helpers.tools.output_check`: a chart as text, a
+progress bar saved at 0%, a path into site-packages).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -69,7 +73,9 @@ def to_golden(executed):
         if cell.cell_type != "code":
             continue
         if is_checked(cell):
-            cell.outputs = [o for o in cell.outputs if o.output_type == "stream" and o.name == "stdout"]
+            # One stdout output, however the kernel happened to split its prints into messages.
+            text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
         else:
             cell.outputs = []
     return golden
@@ -77,8 +83,9 @@ def to_golden(executed):
 
 def make_golden(notebook: Path) -> list[str]:
     """Execute ``notebook`` on the tiny profile and write its golden; return the problems found (empty: done)."""
-    import nbformat
     import papermill
+
+    from helpers.tools.output_check import output_problems
 
     with tempfile.TemporaryDirectory() as scratch:
         executed_path = Path(scratch) / notebook.name
@@ -93,7 +100,8 @@ def make_golden(notebook: Path) -> list[str]:
         except papermill.PapermillExecutionError as err:
             return [f"cell {err.cell_index} (In [{err.exec_count}]) failed: {err.ename}: {err.evalue}"]
         executed = nbformat.read(executed_path, as_version=4)
-    problems = []
+    # What a reader of the executed notebook would see wrong (a chart as text, a bar at 0%, a package path).
+    problems = output_problems(executed)
     for index, cell in enumerate(executed.cells):
         if is_checked(cell):
             unstable = problems_in_checked_output(cell)

@@ -18,6 +18,15 @@ from .state import executed_notebook, images_dir, kernel_log
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # How each caption field reads: "seed 3 · PNDMScheduler · 10 steps · tiny:base".
 CAPTION = {"seed": "seed {}", "scheduler": "{}", "steps": "{} steps", "model": "{}"}
+# The gallery's words for its sections; another tool's gallery passes its own (see render_gallery).
+GALLERY_LABELS = {
+    "section": "notebook",
+    "sections": "Notebooks",
+    "jobs": "JOBS",
+    "none": "No images saved by this notebook.",
+    "memory": "peak memory",  # a column header; empty leaves the column out
+    "links": "executed",
+}
 
 
 def render_html(notebook: Path) -> Path:
@@ -45,16 +54,19 @@ def image_entries(folder: Path, stem: str) -> list[dict]:
             meta = json.loads(png.with_suffix(".json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             meta = {}
-        caption = " · ".join(form.format(meta[key]) for key, form in CAPTION.items() if meta.get(key) not in (None, ""))
-        entries.append(
-            {
-                "src": png.relative_to(folder).as_posix(),
-                "prompt": meta.get("prompt") or png.stem,
-                "caption": caption,
-                "meta": meta,
-            }
-        )
+        entries.append(image_entry(folder, png, meta))
     return entries
+
+
+def image_entry(folder: Path, png: Path, meta: dict) -> dict:
+    """One picture of the gallery: its path relative to ``folder``, its prompt, caption and metadata."""
+    caption = " · ".join(form.format(meta[key]) for key, form in CAPTION.items() if meta.get(key) not in (None, ""))
+    return {
+        "src": png.relative_to(folder).as_posix(),
+        "prompt": meta.get("prompt") or png.stem,
+        "caption": caption,
+        "meta": meta,
+    }
 
 
 def _link(folder: Path, path: Path) -> str | None:
@@ -160,15 +172,43 @@ def summary_markdown(summary: dict, banner: str | None = None) -> str:
 
 def gallery_html(folder: Path, summary: dict, environment: dict | None, banner: str | None) -> str:
     """``index.html``: the banner (tiny profile), the table, every image grouped by notebook, the environment."""
+    sections = [(row, image_entries(folder, row["notebook"])) for row in summary["notebooks"]]
+    return render_gallery(summary, headline(summary), sections, environment, banner)
+
+
+def render_gallery(
+    summary: dict,
+    headline: str,
+    sections: list[tuple[dict, list[dict]]],
+    environment: dict | None,
+    banner: str | None,
+    labels: dict | None = None,
+) -> str:
+    """The gallery page (``templates/gallery.html.j2``): a table with one row per section, then each section's images.
+
+    Args:
+        summary: ``profile``, ``jobs``, ``started``, ``seconds`` for the line under the headline.
+        sections: ``(row, images)`` pairs; a row has ``notebook`` (its name), ``status``, ``seconds``, ``peak_mib``,
+            ``memory_kind``, ``images``, ``error``, ``parameters`` and links ``html``, ``executed``, ``log``;
+            images are :func:`image_entry` dicts.
+        labels: other words for another tool's gallery: ``section`` ("notebook"), ``sections`` ("Notebooks"),
+            ``jobs`` ("JOBS"), ``none`` ("No images saved by this notebook."), and the headers of the ``memory``
+            and ``links`` columns ("peak memory", "executed"; an empty one leaves its column out). A row's
+            ``title``, when it has one, is shown instead of its name.
+    """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
     env.filters["seconds"] = _fmt_seconds
     env.filters["memory"] = _fmt_memory
     env.filters["error"] = format_error
-    sections = [(row, image_entries(folder, row["notebook"])) for row in summary["notebooks"]]
     return env.get_template("gallery.html.j2").render(
-        summary=summary, headline=headline(summary), sections=sections, environment=environment, banner=banner
+        summary=summary,
+        headline=headline,
+        sections=sections,
+        environment=environment,
+        banner=banner,
+        labels={**GALLERY_LABELS, **(labels or {})},
     )
 
 
