@@ -408,6 +408,11 @@ def speedups(timings: Sequence[Timing]) -> list[float]:
     return [reference / t.seconds_per_image for t in timings]
 
 
+def _or_na(value: float, fmt: str = "{:.3g}") -> str:
+    """A number, or "n/a" for NaN (the loop's speed needs two steps at least)."""
+    return "n/a" if value != value else fmt.format(value)
+
+
 def speed_table(timings: Sequence[Timing], unet_step_flops: int | None = None, peak_tflops: float | None = None) -> str:
     """A Markdown table: seconds per picture, it/s, speed-up against the first row, peak memory, first-call extra.
 
@@ -429,15 +434,16 @@ def speed_table(timings: Sequence[Timing], unet_step_flops: int | None = None, p
     lines = [head, rule]
     for timing, factor in zip(timings, speedups(timings), strict=True):
         extra = "" if timing.first_call_extra_seconds is None else f"{timing.first_call_extra_seconds:.1f}"
+        speed = timing.median_iterations_per_second
         line = (
-            f"| {timing.label} | {timing.seconds_per_image:.3g} | {timing.median_iterations_per_second:.3g} "
+            f"| {timing.label} | {timing.seconds_per_image:.3g} | {_or_na(speed)} "
             f"| {factor:.2f} | {timing.peak_mib:,.0f} | {timing.memory_kind} | {extra} |"
         )
         if unet_step_flops:
-            rate = unet_step_flops * timing.median_iterations_per_second / 1e12
-            line += f" {rate:.3g} |"
+            rate = unet_step_flops * speed / 1e12
+            line += f" {_or_na(rate)} |"
             if peak_tflops:
-                line += f" {100 * rate / peak_tflops:.1f} |"
+                line += f" {_or_na(100 * rate / peak_tflops, '{:.1f}')} |"
         lines.append(line)
     return "\n".join(lines)
 

@@ -98,6 +98,8 @@ def test_compare_measures_each_and_skips_what_cannot_run_with_the_reason(fresh_t
     assert with_flops[0].endswith("| UNet TFLOP/s | % of peak |")
     rate = timings[0].median_iterations_per_second
     assert with_flops[2].endswith(f"| {rate:.3g} | {rate:.1f} |")
+    one_step, _ = compare_speed_settings(fresh_tiny_pipe, ["baseline"], reps=1, **{**FAST, "num_inference_steps": 1})
+    assert speed_table(one_step, 10**12, 100.0).splitlines()[2].endswith("| n/a | n/a |")  # no loop to time
 
 
 def test_compile_without_a_compiler_is_skipped_with_the_reason(tiny_pipe, monkeypatch):
