@@ -192,3 +192,11 @@ def test_the_replica_on_a_cpu(tmp_path):
     )
     # 64 px on a CPU: 8 x 8 latents, 1/64 of the area of 512 px; the UNet's work is not quite proportional.
     assert 0 < baseline["unet_step_tflop"] < 1.607 / 20
+
+
+def test_the_real_model_missing_from_the_cache_points_at_the_replica(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))  # nothing cached, and offline (conftest)
+    assert cli.main(["--profile", "gpu", "--runs-dir", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err
+    assert "not in the local Hugging Face cache" in err and "make bench PROFILE=replica" in err
+    assert not (tmp_path / "runs").exists()  # nothing ran, no folder

@@ -130,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         pipe = load_pipeline(args.model, profile=prof)
     except (ModelNotAvailableError, NoSafetensorsError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
+        if isinstance(err, ModelNotAvailableError):
+            print(
+                "Without the real weights, benchmark the same architecture: make bench PROFILE=replica", file=sys.stderr
+            )
         return 1
     peak = peak_of(prof.device, args.peak_tflops)
     options.peak_tflops = peak["tflops"]
