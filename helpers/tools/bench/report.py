@@ -62,7 +62,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
             [
                 f"# Benchmark: {meta['profile']} profile, {meta['height']} x {meta['width']}",
                 "",
-                f"- Machine: {meta['device']}; CPU: {meta['cpu']} ({meta['cpu_threads']} PyTorch threads)",
+                f"- Machine: {meta['device']}; CPU: {meta['cpu']}; PyTorch threads: {meta['cpu_threads']}",
                 f"- Created: {meta['created']} (UTC); torch {meta['torch']}, diffusers {meta['diffusers']}",
                 f"- Model: {meta['model']}" + ("" if meta["real_weights"] else " (random weights: pictures are noise)"),
                 f"- Each row: {meta['warmup']} warm-up call(s) of one step (two when it compiles), then {meta['reps']} "
