@@ -111,6 +111,8 @@ def run_notebook(path: Path, env: dict[str, str], cell_timeout: int, gpu: bool =
         output = proc.stdout.read().decode(errors="replace")
         _, status, usage = os.wait4(proc.pid, 0)  # the rusage of pytest and of the kernel it reaped
         proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode < 0:  # pytest itself died: say so, its output ends without a summary
+        output += f"\n(pytest was killed by signal {-proc.returncode})"
     return NotebookResult(
         notebook=path.stem,
         passed=proc.returncode == 0,
