@@ -7,8 +7,8 @@ from helpers.tools import gpu_check, replica_nbval
 from helpers.tools.replica_nbval import GOLDENS, NotebookResult, goldens, results_table
 
 RESULTS = [
-    NotebookResult("01_load_model", True, 12.34, 6 * 2**30, 3 * 2**30),
-    NotebookResult("05_memory", False, 80.0, 7 * 2**30, 9 * 2**30),
+    NotebookResult("01_load_model", True, 12.34, 6 * 2**30, 3 * 2**30, cpu_seconds=20.4),
+    NotebookResult("05_memory", False, 80.0, 7 * 2**30, 9 * 2**30, cpu_seconds=150.0),
 ]
 
 
@@ -24,10 +24,10 @@ def test_every_golden_is_run_new_ones_included(tmp_path):
 
 def test_results_table_has_a_row_per_notebook_and_a_total():
     table = results_table(RESULTS).splitlines()
-    assert table[0] == "| notebook | nbval | seconds | peak RSS (GiB) | peak GPU memory (GiB) |"
-    assert table[2] == "| 01_load_model | passed | 12.3 | 6.00 | 3.00 |"
-    assert table[3] == "| 05_memory | FAILED | 80.0 | 7.00 | 9.00 |"
-    assert table[4] == "| all | 1/2 passed | 92.3 | 7.00 |"
+    assert table[0] == "| notebook | nbval | seconds | CPU seconds | peak RSS (GiB) | peak GPU memory (GiB) |"
+    assert table[2] == "| 01_load_model | passed | 12.3 | 20 | 6.00 | 3.00 |"
+    assert table[3] == "| 05_memory | FAILED | 80.0 | 150 | 7.00 | 9.00 |"
+    assert table[4] == "| all | 1/2 passed | 92.3 | 170 | 7.00 |"
     cpu_only = results_table([NotebookResult("01_load_model", True, 1.0, 2**30)])
     assert "GPU" not in cpu_only
 
@@ -81,7 +81,7 @@ def test_the_report_names_the_gpu_and_every_figure():
     assert report.startswith("# make gpu-check on NVIDIA H100 80GB HBM3\n")
     assert "driver 550.54.15" in report and "commit abc1234" in report
     assert "base 9.5 s, finetuned 8.2 s" in report
-    assert "| 05_memory | FAILED | 80.0 | 7.00 | 9.00 |" in report
+    assert "| 05_memory | FAILED | 80.0 | 150 | 7.00 | 9.00 |" in report
     assert "## run-all under replica: 150 s, status complete" in report
     assert "| 01_load_model | ok | 9.0 | 2,800 |" in report
     assert "| 1 | 0.500 |" in report and "| 8 | 0.250 |" in report

@@ -39,6 +39,7 @@ class NotebookResult:
     seconds: float
     peak_rss_bytes: int
     gpu_peak_bytes: int | None = None  # GPU memory in use (nvidia-smi), on CUDA
+    cpu_seconds: float | None = None  # user + system time of pytest and the kernel: what the load of others leaves
     output: str = ""
 
 
@@ -110,11 +111,14 @@ def run_notebook(path: Path, env: dict[str, str], cell_timeout: int, gpu: bool =
         output = proc.stdout.read().decode(errors="replace")
         _, status, usage = os.wait4(proc.pid, 0)  # the rusage of pytest and of the kernel it reaped
         proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode < 0:  # pytest itself died: say so, its output ends without a summary
+        output += f"\n(pytest was killed by signal {-proc.returncode})"
     return NotebookResult(
         notebook=path.stem,
         passed=proc.returncode == 0,
         seconds=time.perf_counter() - started,
         peak_rss_bytes=usage.ru_maxrss * 1024,  # KiB on Linux
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         gpu_peak_bytes=sampler.peak_mib * 2**20 if sampler else None,
         output=output,
     )
@@ -135,17 +139,20 @@ def build_replicas(dtype, device: str | None = None) -> dict[str, float]:
 def results_table(results: Sequence[NotebookResult]) -> str:
     """A Markdown table: notebook, result, seconds, peak RSS and, when measured, peak GPU memory."""
     gpu = any(r.gpu_peak_bytes is not None for r in results)
-    head = "| notebook | nbval | seconds | peak RSS (GiB) |" + (" peak GPU memory (GiB) |" if gpu else "")
-    rows = [head, "|---|---|--:|--:|" + ("--:|" if gpu else "")]
+    head = "| notebook | nbval | seconds | CPU seconds | peak RSS (GiB) |" + (" peak GPU memory (GiB) |" if gpu else "")
+    rows = [head, "|---|---|--:|--:|--:|" + ("--:|" if gpu else "")]
     for r in results:
         verdict = "passed" if r.passed else "FAILED"
-        row = f"| {r.notebook} | {verdict} | {r.seconds:.1f} | {r.peak_rss_bytes / 2**30:.2f} |"
+        cpu = "" if r.cpu_seconds is None else f"{r.cpu_seconds:.0f}"
+        row = f"| {r.notebook} | {verdict} | {r.seconds:.1f} | {cpu} | {r.peak_rss_bytes / 2**30:.2f} |"
         if gpu:
             row += f" {r.gpu_peak_bytes / 2**30:.2f} |" if r.gpu_peak_bytes is not None else " |"
         rows.append(row)
     total = sum(r.seconds for r in results)
+    cpu = sum(r.cpu_seconds or 0 for r in results)
     peak = max((r.peak_rss_bytes for r in results), default=0)
-    rows.append(f"| all | {sum(r.passed for r in results)}/{len(results)} passed | {total:.1f} | {peak / 2**30:.2f} |")
+    passed = f"{sum(r.passed for r in results)}/{len(results)} passed"
+    rows.append(f"| all | {passed} | {total:.1f} | {cpu:.0f} | {peak / 2**30:.2f} |")
     return "\n".join(rows)
 
 
@@ -159,7 +166,7 @@ def run_goldens(
         result = run_notebook(path, env, cell_timeout, gpu)
         say(
             f"[{i}/{len(paths)}] {path.stem}: {'passed' if result.passed else 'FAILED'} in {result.seconds:.1f} s, "
-            f"peak RSS {result.peak_rss_bytes / 2**30:.2f} GiB",
+            f"{result.cpu_seconds:.0f} CPU-s, peak RSS {result.peak_rss_bytes / 2**30:.2f} GiB",
         )
         if not result.passed:
             say(result.output[-4000:])
