@@ -218,6 +218,8 @@ class NotebookPage:
         self.started = time.perf_counter()
         if page is None:
             self.page = context.new_page()
+            self.page.echoes = Echoes()  # the widget values the kernel has applied (see type_into)
+            self.page.on("websocket", lambda ws: ws.on("framereceived", self.page.echoes.frame))
             url = f"{lab.url}/lab/workspaces/{path.stem}/tree/{self.relative}?reset&token={lab.token}"
             self.page.goto(url, timeout=deadline.ms(STEP))
         else:
@@ -318,6 +320,39 @@ def check_saved(nb, result: Result, shown: list[bool]) -> None:
 # The playground --------------------------------------------------------------------------------------------
 
 
+class Echoes:
+    """The values ipywidgets 8 echoes back once the kernel has applied a change made in the browser.
+
+    A value typed into a widget travels to the kernel as an ``update`` message; ipykernel 7 may handle a button
+    click sent a few milliseconds later before it (it dispatches comm messages concurrently while it is busy with
+    another message), so Generate would use the old value. A learner is never that fast; the check waits for the
+    kernel's ``echo_update`` of the value before it clicks.
+    """
+
+    def __init__(self):
+        self.values: list = []
+
+    def frame(self, payload) -> None:
+        text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+        if '"echo_update"' in text:
+            self.values += [json.loads(v) for v in re.findall(r'"value":\s*("(?:[^"\\]|\\.)*"|-?[\d.]+)', text)]
+
+    def seen(self, value) -> bool:
+        return value in self.values
+
+
+def type_into(nb: NotebookPage, field, value) -> None:
+    """Type ``value`` into a widget, leave it (Tab), and wait until the kernel has applied it."""
+    nb.page.echoes.values.clear()
+    field.fill(str(value), timeout=nb.deadline.ms(STEP))
+    field.press("Tab", timeout=nb.deadline.ms(STEP))
+    end = time.monotonic() + nb.deadline.left(STEP)
+    while not nb.page.echoes.seen(value):
+        if time.monotonic() > end:
+            raise CheckFailed(f"the kernel did not take {value!r} from the browser within {STEP} s")
+        nb.page.wait_for_timeout(50)
+
+
 def widget_with_label(page, kind: str, label: str):
     return page.locator(f".widget-{kind}", has=page.locator("label", has_text=re.compile(f"^{label}$"))).locator(
         "input, textarea"
@@ -345,7 +380,7 @@ def drive_playground(nb: NotebookPage, out: Path, result: Result) -> None:
 
     page, deadline = nb.page, nb.deadline
     prompt = widget_with_label(page, "textarea", "Prompt")
-    prompt.fill(PROMPT, timeout=deadline.ms(STEP))
+    type_into(nb, prompt, PROMPT)
     picture = page.locator("img.widget-image").first
     cpu_before = nb.lab.kernel_cpu_seconds(nb.relative)
     start = time.perf_counter()
@@ -376,11 +411,11 @@ def drive_playground(nb: NotebookPage, out: Path, result: Result) -> None:
     result.figures["saved"] = str(saved)
 
     steps = widget_with_label(page, "text", "Steps")
-    steps.fill("0", timeout=deadline.ms(STEP))
+    type_into(nb, steps, 0)
     click_button(nb, "Generate")
     result.figures["bad_value_message"] = wait_for_message(nb, "Not generated: num_inference_steps must be")
     nb.screenshot(out, f"{PLAYGROUND}-2-bad-value", page.locator(".widget-button", has_text="Generate"))
-    steps.fill("10", timeout=deadline.ms(STEP))
+    type_into(nb, steps, 10)
 
     click_button(nb, "random seed")
     seed = widget_with_label(page, "text", "Seed")
@@ -391,7 +426,7 @@ def drive_playground(nb: NotebookPage, out: Path, result: Result) -> None:
     wait_for_message(nb, "Made 1 picture(s)", PICTURE)
     history = page.locator(".widget-button", has_text=re.compile(r"^seed \d+$"))
     history.nth(1).wait_for(timeout=deadline.ms(STEP))
-    prompt.fill("something else", timeout=deadline.ms(STEP))
+    type_into(nb, prompt, "something else")
     click_button(nb, "seed 0")  # the first picture's entry, now second in the history strip
     wait_for_message(nb, "Restored the settings of seed 0")
     restored = (prompt.input_value(), seed.input_value())
