@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
+import psutil
 
 from .browser_check import find_browser, install_chromium
 from .output_check import output_problems
@@ -44,7 +45,7 @@ STEP = 30  # any one click, page load or element to appear
 KERNEL_START = 90  # opening a notebook until its kernel is idle (about 20 s here while the machine was busy)
 NOTEBOOK = 300  # one notebook's Run All (05, the longest, took 20 s on an idle machine, over 180 s on a busy one)
 PICTURE = 60  # Generate to picture
-TOTAL = 600  # the whole check (about 2 minutes on an idle 2-core machine; 7 while others loaded it 4x)
+TOTAL = 900  # the whole check: about 2 minutes on an idle 2-core machine, over 10 while others loaded it 6x
 # JupyterLab settings: no news or update pop-ups over the page, no kernel dialog, and every cell in the page (no
 # windowing), so that the checks see all of a notebook's outputs.
 LAB_SETTINGS = {
@@ -170,6 +171,20 @@ class Lab:
             body = response.read()
         return json.loads(body) if body else None
 
+    def kernel_cpu_seconds(self, notebook_path: str) -> float | None:
+        """The CPU time (user + system) a notebook's kernel has used so far; None if it cannot be found."""
+        ids = [s["kernel"]["id"] for s in self.api("GET", "/api/sessions") if s["path"] == notebook_path]
+        if not ids or self.process is None:
+            return None
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                if any(f"kernel-{ids[0]}" in arg for arg in child.cmdline()):
+                    times = child.cpu_times()
+                    return round(times.user + times.system, 2)
+            except psutil.Error:
+                continue
+        return None
+
     def shut_down_kernel(self, notebook_path: str) -> None:
         """Free the memory of a notebook's kernel once it is checked (kernels outlive their browser tabs)."""
         for session in self.api("GET", "/api/sessions"):
@@ -203,9 +218,10 @@ class NotebookPage:
         self.started = time.perf_counter()
         if page is None:
             self.page = context.new_page()
+            self.page.echoes = Echoes()  # the widget values the kernel has applied (see type_into)
+            self.page.on("websocket", lambda ws: ws.on("framereceived", self.page.echoes.frame))
             url = f"{lab.url}/lab/workspaces/{path.stem}/tree/{self.relative}?reset&token={lab.token}"
             self.page.goto(url, timeout=deadline.ms(STEP))
-            self.page.keyboard.press("Control+b")  # fold the file browser away: more room for the notebook
         else:
             self.page = page
             self.menu("File", "Open from Path…")
@@ -216,6 +232,8 @@ class NotebookPage:
         # The status bar reads "Python 3 (ipykernel) | Idle" once the kernel is up and connected (before, the
         # execution indicator already says idle, and Run All would ask which kernel to start).
         self.page.wait_for_function(KERNEL_IDLE_JS, timeout=deadline.ms(KERNEL_START), polling=250)
+        if page is None:  # fold the file browser away once JupyterLab is ready: more room for the notebook
+            self.page.keyboard.press("Control+b")
         self.opened = time.perf_counter()
 
     def menu(self, menu: str, item: str) -> None:
@@ -302,6 +320,39 @@ def check_saved(nb, result: Result, shown: list[bool]) -> None:
 # The playground --------------------------------------------------------------------------------------------
 
 
+class Echoes:
+    """The values ipywidgets 8 echoes back once the kernel has applied a change made in the browser.
+
+    A value typed into a widget travels to the kernel as an ``update`` message; ipykernel 7 may handle a button
+    click sent a few milliseconds later before it (it dispatches comm messages concurrently while it is busy with
+    another message), so Generate would use the old value. A learner is never that fast; the check waits for the
+    kernel's ``echo_update`` of the value before it clicks.
+    """
+
+    def __init__(self):
+        self.values: list = []
+
+    def frame(self, payload) -> None:
+        text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+        if '"echo_update"' in text:
+            self.values += [json.loads(v) for v in re.findall(r'"value":\s*("(?:[^"\\]|\\.)*"|-?[\d.]+)', text)]
+
+    def seen(self, value) -> bool:
+        return value in self.values
+
+
+def type_into(nb: NotebookPage, field, value) -> None:
+    """Type ``value`` into a widget, leave it (Tab), and wait until the kernel has applied it."""
+    nb.page.echoes.values.clear()
+    field.fill(str(value), timeout=nb.deadline.ms(STEP))
+    field.press("Tab", timeout=nb.deadline.ms(STEP))
+    end = time.monotonic() + nb.deadline.left(STEP)
+    while not nb.page.echoes.seen(value):
+        if time.monotonic() > end:
+            raise CheckFailed(f"the kernel did not take {value!r} from the browser within {STEP} s")
+        nb.page.wait_for_timeout(50)
+
+
 def widget_with_label(page, kind: str, label: str):
     return page.locator(f".widget-{kind}", has=page.locator("label", has_text=re.compile(f"^{label}$"))).locator(
         "input, textarea"
@@ -329,8 +380,9 @@ def drive_playground(nb: NotebookPage, out: Path, result: Result) -> None:
 
     page, deadline = nb.page, nb.deadline
     prompt = widget_with_label(page, "textarea", "Prompt")
-    prompt.fill(PROMPT, timeout=deadline.ms(STEP))
+    type_into(nb, prompt, PROMPT)
     picture = page.locator("img.widget-image").first
+    cpu_before = nb.lab.kernel_cpu_seconds(nb.relative)
     start = time.perf_counter()
     click_button(nb, "Generate")
     page.wait_for_function(
@@ -341,6 +393,10 @@ def drive_playground(nb: NotebookPage, out: Path, result: Result) -> None:
         polling="raf",
     )
     result.figures["click_to_picture_s"] = round(time.perf_counter() - start, 2)
+    cpu_after = nb.lab.kernel_cpu_seconds(nb.relative)
+    if cpu_before is not None and cpu_after is not None:  # what the picture cost the kernel, however busy the machine
+        result.figures["click_kernel_cpu_s"] = round(cpu_after - cpu_before, 2)
+    result.figures["generate_message"] = nb.page.evaluate(MESSAGES_JS)
     result.figures["picture_px"] = picture.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     nb.screenshot(out, f"{PLAYGROUND}-1-generated", picture)
 
@@ -355,11 +411,11 @@ def drive_playground(nb: NotebookPage, out: Path, result: Result) -> None:
     result.figures["saved"] = str(saved)
 
     steps = widget_with_label(page, "text", "Steps")
-    steps.fill("0", timeout=deadline.ms(STEP))
+    type_into(nb, steps, 0)
     click_button(nb, "Generate")
     result.figures["bad_value_message"] = wait_for_message(nb, "Not generated: num_inference_steps must be")
     nb.screenshot(out, f"{PLAYGROUND}-2-bad-value", page.locator(".widget-button", has_text="Generate"))
-    steps.fill("10", timeout=deadline.ms(STEP))
+    type_into(nb, steps, 10)
 
     click_button(nb, "random seed")
     seed = widget_with_label(page, "text", "Seed")
@@ -370,7 +426,7 @@ def drive_playground(nb: NotebookPage, out: Path, result: Result) -> None:
     wait_for_message(nb, "Made 1 picture(s)", PICTURE)
     history = page.locator(".widget-button", has_text=re.compile(r"^seed \d+$"))
     history.nth(1).wait_for(timeout=deadline.ms(STEP))
-    prompt.fill("something else", timeout=deadline.ms(STEP))
+    type_into(nb, prompt, "something else")
     click_button(nb, "seed 0")  # the first picture's entry, now second in the history strip
     wait_for_message(nb, "Restored the settings of seed 0")
     restored = (prompt.input_value(), seed.input_value())
@@ -395,6 +451,7 @@ def check_notebook(nb: NotebookPage, out: Path, result: Result) -> None:
     """After its Run All: save, read back, check, screenshot; the playground gets its clicks first."""
     if result.notebook == PLAYGROUND:
         drive_playground(nb, out, result)
+    result.figures["kernel_cpu_s"] = nb.lab.kernel_cpu_seconds(nb.relative)
     saved = nb.save()
     result.seconds = round(time.perf_counter() - nb.started, 1)
     result.figures["open_s"] = round(nb.opened - nb.started, 1)  # page loaded and kernel idle
@@ -469,6 +526,28 @@ def run_checks(context, lab: Lab, notebooks: list[Path], out: Path, jobs: int, d
     return list(results.values())
 
 
+def cpu_seconds(lab: Lab) -> dict:
+    """CPU time used by the browser, the JupyterLab server (with the kernels it reaped) and this tool.
+
+    On a machine others are using, the wall times stretch; these say what the check itself cost. Their sum over
+    the number of cores is the least wall time the check could take on that machine alone.
+    """
+
+    def used(process: psutil.Process, children: bool = False) -> float:
+        times = process.cpu_times()
+        return times.user + times.system + (times.children_user + times.children_system if children else 0)
+
+    me = psutil.Process()
+    browser = sum(used(p) for p in me.children(recursive=True) if "chrom" in p.name().lower())
+    figures = {"browser_cpu_s": round(browser, 1), "tool_cpu_s": round(used(me), 1)}
+    if lab.process is not None:
+        server = psutil.Process(lab.process.pid)
+        live = sum(used(p) for p in server.children(recursive=True))
+        figures["lab_and_kernels_cpu_s"] = round(used(server, children=True) + live, 1)
+    figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.tools.ui_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebooks", nargs="+", metavar="NB", help="which notebooks: 00 02, or stems")
@@ -507,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             context = launched.new_context(viewport={"width": 1280, "height": 1400})
             results = run_checks(context, lab, notebooks, out, jobs, deadline)
+            figures.update(cpu_seconds(lab))
             launched.close()
     except CheckFailed as err:
         print(f"ui check: {err}", file=sys.stderr)
