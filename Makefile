@@ -109,6 +109,12 @@ $(HUB_STAMP): requirements-hub.txt
 hub: setup hub-setup ## Serve the stand-in models as a local Hub on 127.0.0.1 and print the HF_ENDPOINT to set (HUB_ARGS=--help)
 	$(PY) -m helpers.tools.hub $(HUB_ARGS)
 
+test-replica: setup ## nbval of every golden on the SD1.5 replica (real size, random weights), one notebook at a time
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m helpers.tools.replica_nbval $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+gpu-check: setup ## On a CUDA GPU: replica build, nbval, run-all and timings at 512 px; report in docs/
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m helpers.tools.gpu_check
+
 lab: setup ## Open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/
 

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -93,6 +94,17 @@ def load_kwargs(profile: Profile, kind: str, where: str, dtype: torch.dtype) -> 
     return kwargs
 
 
+def _connection_errors() -> tuple[type[Exception], ...]:
+    """Connection errors of the HTTP library huggingface_hub uses (httpx2 from 2.0, httpx before); not OSErrors."""
+    errors = []
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
 def fetch(call, where: str, kind: str, kwargs: dict):
     """Run ``call(where, **kwargs)`` (``from_pretrained`` or ``download``) with the tutorial's fallbacks.
 
@@ -104,9 +116,13 @@ def fetch(call, where: str, kind: str, kwargs: dict):
             return call(where, **kwargs)
         except ValueError as err:
             if kwargs.get("variant") and "variant" in str(err):
+                print(
+                    f"{where} has no {kwargs['variant']} files: using its full-precision files"
+                    + (f" (cast to {kwargs['dtype']})" if "dtype" in kwargs else "")
+                )
                 return call(where, **{k: v for k, v in kwargs.items() if k != "variant"})
             raise
-    except OSError as err:
+    except (OSError, *_connection_errors()) as err:
         if kwargs.get("use_safetensors") and "safetensors" in str(err):
             raise NoSafetensorsError(
                 f"model_id={where!r} has no safetensors weights, only pickle files (.bin/.ckpt), which can run "
@@ -115,6 +131,11 @@ def fetch(call, where: str, kind: str, kwargs: dict):
             ) from err
         if kind != "hub" or isinstance(err, ModelNotAvailableError):
             raise
+        if not isinstance(err, OSError):  # the connection broke in the middle of a download
+            raise ModelNotAvailableError(
+                f"Could not load model_id={where!r}: the download broke off ({type(err).__name__}: {err}). "
+                f"Run it again (`make download`): it resumes, and only whole files are ever used."
+            ) from err
         raise ModelNotAvailableError(
             f"Could not load model_id={where!r}: it is not in the local Hugging Face cache and could not be "
             f"downloaded ({type(err).__name__}). Fetch it once where there is internet "

@@ -157,6 +157,20 @@ TINY_BANNER = """\
 ================================================================================"""
 
 
+REPLICA_BANNER = """\
+================================================================================
+ Profile "replica": Stable Diffusion 1.5's exact architecture with RANDOM weights.
+ Its sizes, memory and speed are the real model's; every picture is noise.
+================================================================================"""
+
+
+def noise_banner(profile: Profile) -> str | None:
+    """What a run must say first when its pictures are noise (tiny or replica profile); None for real weights."""
+    if profile.real_weights:
+        return None
+    return REPLICA_BANNER if profile.name == "replica" else TINY_BANNER
+
+
 def available_profiles() -> list[str]:
     """Names accepted by :func:`resolve_profile`, ``auto`` first."""
     return [AUTO, *PROFILES]

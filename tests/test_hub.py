@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 from helpers.standins.hub import OLAH_VERSION, OPENJOURNEY_ID, REPOS, SD15_ID, LocalHub, olah_python
+from helpers.tools import hub as hub_tool
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -52,3 +53,18 @@ def test_olah_still_has_the_offline_quirk_we_work_around(tmp_path):
     with LocalHub(workdir=tmp_path, fix_meta_heads=False) as hub:
         assert _get(f"{hub.endpoint}/api/models/{SD15_ID}/revision/main")[0] == 200
         assert _get(f"{hub.endpoint}/api/models/{SD15_ID}")[0] == 401
+
+
+def test_make_hub_refuses_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        hub_tool.parse_args(["--port", "70000"])
+    assert "--port=70000 is not a port" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        hub_tool.parse_args(["--host", "0.0.0.0"])
+    assert "--host 0.0.0.0 needs --netloc" in capsys.readouterr().err
+
+
+def test_make_hub_without_olah_says_how_to_get_it(monkeypatch, capsys):
+    monkeypatch.setenv("SD_OLAH_PYTHON", "/nonexistent/python")
+    assert hub_tool.main(["--port", "0"]) == 1
+    assert "make hub-setup" in capsys.readouterr().err

@@ -3,7 +3,9 @@
 They let every lesson, test and benchmark run where the real weights cannot be had (no GPU, no Hub):
 :mod:`helpers.standins.tiny` builds the tiny test pipelines of the ``tiny`` profile;
 :mod:`helpers.standins.replica` builds Stable Diffusion 1.5 at its exact size with random weights (the ``replica``
-profile), and on the meta device for counting parameters and FLOPs without allocating.
+profile), and on the meta device for counting parameters and FLOPs without allocating;
+:mod:`helpers.standins.hub` writes stand-in repositories in the Hub's layout and serves them over HTTP (olah),
+a local Hub for the user's download and loading code.
 
 Who may import this: the lesson modules (``helpers.loading`` finds the stand-ins here), the tools and the tests.
 It imports only the runtime pins (torch, diffusers, transformers), never :mod:`helpers.tools`.

@@ -371,9 +371,3 @@ class LocalHub:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def client_env(endpoint: str, hf_home: Path) -> dict[str, str]:
-    """The environment a client process needs to use a local Hub with its own, fresh cache."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")}
-    return {**env, "HF_ENDPOINT": endpoint, "HF_HOME": str(hf_home), "HF_HUB_DISABLE_TELEMETRY": "1"}

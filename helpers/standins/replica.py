@@ -313,7 +313,7 @@ def build_replica_pipeline(kind: str = "base", device: str | None = None, dtype:
         feature_extractor=replica_feature_extractor(),
         requires_safety_checker=True,
     )
-    return pipe.to(dtype=dtype)
+    return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)
 
 
 def dtype_name(dtype: torch.dtype) -> str:

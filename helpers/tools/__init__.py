@@ -6,6 +6,8 @@
   through ``accelerate launch``, with a manifest and run-all's gallery).
 - :mod:`helpers.tools.download`: ``make download`` (fetch the real models once, for an offline classroom) and
   ``make download CHECK=1`` (verify the cache offline).
+- :mod:`helpers.tools.replica_nbval`: ``make test-replica`` (nbval of every golden on the SD1.5 replica).
+- :mod:`helpers.tools.gpu_check`: ``make gpu-check`` (replica build, nbval, run-all and timings on a CUDA GPU).
 - :mod:`helpers.tools.hub`: ``make hub`` (a local Hub serving the stand-in models; or a classroom's caching mirror).
 - :mod:`helpers.tools.browser_check`: ``make test-browser`` (a run's gallery opened in headless Chromium).
 - :mod:`helpers.tools.envinfo`: what a run ran on (Python, packages, device, commit), recorded with each run.

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from ...profiles import TINY_BANNER, Profile, _show_tiny_banner, resolve_profile
+from ...profiles import Profile, noise_banner, resolve_profile
 from ..envinfo import environment_record
 from .jobs import JobRunner, cpu_threads_env, gpu_slots, visible_gpus
 from .notebook import NotebookResult, run_notebook
@@ -139,7 +139,9 @@ def check_jobs(jobs: int | None, profile: Profile) -> int:
     if jobs is None:
         if profile.device == "cuda":
             return max(1, len(visible_gpus()))
-        return max(1, min(CPU_JOBS, os.cpu_count() or 1)) if profile.device == "cpu" else 1
+        if profile.device == "cpu" and profile.name != "replica":  # a replica on a CPU takes 6 to 11 GB
+            return max(1, min(CPU_JOBS, os.cpu_count() or 1))
+        return 1
     if jobs < 1:
         raise ParameterError(f"--jobs must be >= 1, got --jobs {jobs}; e.g. JOBS=2")
     return jobs
@@ -203,7 +205,7 @@ class Session:
 
     def __init__(self, state: RunState, profile: Profile, jobs: int, cell_timeout: float | None):
         self.state, self.profile, self.cell_timeout = state, profile, cell_timeout
-        self.banner = None if profile.real_weights else TINY_BANNER
+        self.banner = noise_banner(profile)
         self.order = {stem: f"[{i}/{len(state.notebooks)}]" for i, stem in enumerate(state.notebooks, 1)}
         self.runner = JobRunner(gpu_slots(jobs, visible_gpus() if profile.device == "cuda" else []))
         self.threads = cpu_threads_env(jobs, os.cpu_count(), dict(os.environ))
@@ -302,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ParameterError, FileNotFoundError, ValueError) as err:
         print(f"run-all: {err}", file=sys.stderr)
         return 2
-    if not profile.real_weights:
-        _show_tiny_banner()
+    if noise_banner(profile):
+        print(noise_banner(profile), flush=True)
     stems = state.missing()
     if args.jobs > 1:  # start the longest notebooks first (as they took last time), so the jobs end together
         stems = longest_first(stems, previous_seconds(args.runs_dir, profile.name, exclude=state.folder))
