@@ -74,8 +74,9 @@ test-ui: setup ## JupyterLab in a real browser: the playground clicked through, 
 bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
 	$(TEST_ENV) $(PY) -m helpers.tools.run_all.bench
 
-# generate: PROMPTS=file (.txt, .csv, .jsonl), SEEDS=0-7, OUT=folder (default generated/<file name>), PROFILE as above,
-# PROCESSES=N processes through accelerate (one per GPU; on a CPU they share its cores), GENERATE_ARGS="--batch-size 4 ...").
+# generate: PROMPTS=file (.txt, .csv, .jsonl), SEEDS=0-7 (default 0), OUT=folder (default generated/<file name>),
+# PROFILE as above, PROCESSES=N processes through accelerate (one per GPU; on a CPU they share its cores),
+# GENERATE_ARGS="--batch-size 4 ..." for any other option (python -m helpers.tools.generate --help).
 SEEDS ?= 0
 GENERATE := $(if $(PROCESSES),$(VENV)/bin/accelerate launch --multi_gpu --num_processes $(PROCESSES) \
 	--num_machines 1 --mixed_precision no --dynamo_backend no -m,$(PY) -m) helpers.tools.generate

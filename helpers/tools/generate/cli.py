@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -163,18 +164,14 @@ def fail(message: str) -> int:
     return 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = time.time()
-    args = parse_args(argv)
-    try:
-        profile, settings, items, out = plan(args)
-    except InputError as err:
-        return fail(str(err))
+def decide(state, out: Path, items: list[Item], settings: Settings) -> dict:
+    """What is left to make, as the main process sees it in ``out``, told to every process so that all agree.
 
-    from accelerate.utils import broadcast_object_list, gather_object
+    Returns ``{"todo": [item index, ...], "existing": n}``, or ``{"error": message}`` for a folder made with
+    other prompts or settings.
+    """
+    from accelerate.utils import broadcast_object_list
 
-    state = start_processes(profile)
-    # The main process looks at what is there and tells the others what to make, so that all agree.
     message: list = [None]
     if state.is_main_process:
         try:
@@ -185,7 +182,64 @@ def main(argv: list[str] | None = None) -> int:
             message = [{"error": str(err)}]
     if state.num_processes > 1:
         broadcast_object_list(message)
-    decision = message[0]
+    return message[0]
+
+
+def make_share(state, pipe, todo: list[Item], out: Path, settings: Settings, device: str) -> list[dict]:
+    """This process's share of the batches, with its progress bar; returns its manifest records."""
+    from tqdm.auto import tqdm
+
+    from .work import make_batches
+
+    started = time.perf_counter()
+    with state.split_between_processes(batches(todo, settings.batch_size)) as mine:
+        count = sum(len(batch) for batch in mine)
+        bar = tqdm(total=count, desc=f"process {state.process_index}", unit="image", position=state.local_process_index)
+        records = make_batches(pipe, mine, out, settings, state.process_index, bar.update)
+        bar.close()
+    seconds = time.perf_counter() - started
+    print(f"process {state.process_index} ({device}): made {len(records)} images in {seconds:.1f} s", flush=True)
+    return records
+
+
+def report(args, profile: Profile, state, out: Path, items: list[Item], records: list[dict], times: dict) -> int:
+    """The main process's last word: environment, manifest, summary and gallery; 1 if an image is missing."""
+    from ..envinfo import environment_record
+
+    environment = environment_record(profile.name)
+    (out / ENVIRONMENT).write_text(json.dumps(environment, indent=2) + "\n", encoding="utf-8")
+    work = times["work_seconds"]
+    summary = {
+        "tool": "generate",
+        "prompts": str(args.prompts),
+        "profile": profile.name,
+        "jobs": state.num_processes,
+        "settings": times["settings"],
+        "started": times["started"],
+        "generate_seconds": round(work, 3),
+        "images_per_second": round(len(records) / work, 3) if work > 0 else None,
+        "seconds": round(time.perf_counter() - times["clock"], 3),
+    }
+    banner = None if profile.real_weights else TINY_BANNER
+    summary = write_reports(out, items, records, summary, environment, banner)
+    print(
+        f"{summary['made']} made, {summary['existing']} already there, {summary['missing']} missing; "
+        f"{summary['images_per_second']} images/s. Gallery: {out / GALLERY}",
+        flush=True,
+    )
+    return 1 if summary["missing"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    times = {"clock": time.perf_counter(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    args = parse_args(argv)
+    try:
+        profile, settings, items, out = plan(args)
+    except InputError as err:
+        return fail(str(err))
+
+    state = start_processes(profile)
+    decision = decide(state, out, items, settings)
     if "error" in decision:
         state.destroy_process_group()
         return fail(decision["error"])
@@ -198,56 +252,25 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    from tqdm.auto import tqdm
+    from accelerate.utils import gather_object
 
-    from .work import load, make_batches
+    from .work import load
 
     device = process_device(profile, state)
     try:
         with state.main_process_first():  # one download of a Hub model, then the others read the cache
             pipe = load(settings, device)
+        work_started = time.perf_counter()
+        records = make_share(state, pipe, todo, out, settings, device)
     except (ModelNotAvailableError, NoSafetensorsError) as err:  # their messages say what to do
         print(f"generate: error: {err}", file=sys.stderr, flush=True)
         return 1
-    work_started = time.perf_counter()
-    with state.split_between_processes(batches(todo, settings.batch_size)) as mine:
-        count = sum(len(batch) for batch in mine)
-        bar = tqdm(total=count, desc=f"process {state.process_index}", unit="image", position=state.local_process_index)
-        records = make_batches(pipe, mine, out, settings, state.process_index, bar.update)
-        bar.close()
-    print(
-        f"process {state.process_index} ({device}): made {len(records)} images in "
-        f"{time.perf_counter() - work_started:.1f} s",
-        flush=True,
-    )
+    except KeyboardInterrupt:
+        print(f"generate: interrupted; run the same command again to make the rest (into {out})", file=sys.stderr)
+        return 130
     records = gather_object(records)
-    work_seconds = time.perf_counter() - work_started
-    if state.is_main_process:
-        from ..envinfo import environment_record
-
-        environment = environment_record(profile.name)
-        (out / ENVIRONMENT).write_text(json.dumps(environment, indent=2) + "\n", encoding="utf-8")
-        summary = {
-            "tool": "generate",
-            "prompts": str(args.prompts),
-            "profile": profile.name,
-            "jobs": state.num_processes,
-            "settings": asdict(settings),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            "generate_seconds": round(work_seconds, 3),
-            "images_per_second": round(len(records) / work_seconds, 3) if work_seconds > 0 else None,
-        }
-        summary["seconds"] = round(time.time() - started, 3)
-        banner = None if profile.real_weights else TINY_BANNER
-        summary = write_reports(out, items, records, summary, environment, banner)
-        print(
-            f"{summary['made']} made, {summary['existing']} already there, {summary['missing']} missing; "
-            f"{summary['images_per_second']} images/s. Gallery: {out / GALLERY}",
-            flush=True,
-        )
-        status = 1 if summary["missing"] else 0
-    else:
-        status = 0
+    times.update(work_seconds=time.perf_counter() - work_started, settings=asdict(settings))
+    status = report(args, profile, state, out, items, records, times) if state.is_main_process else 0
     state.destroy_process_group()
     return status
 
