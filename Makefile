@@ -22,6 +22,7 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all lint format download lab lock clean
+.PHONY: test-colab colab-refresh
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +67,13 @@ test-browser: setup ## Headless Chromium (installed if missing) opens a fresh ti
 
 bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
 	$(TEST_ENV) $(PY) -m helpers.tools.run_all.bench
+
+# Colab: NOTEBOOKS="02 05" picks notebooks; the first run builds the simulated Colab into ~/.cache/sd-tutorial/colab.
+test-colab: setup ## Every notebook as a learner's first Colab session, in a simulated Colab (Python 3.13, Colab's packages)
+	$(PY) -m helpers.tools.colab_sim $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+colab-refresh: setup ## Update Colab's published versions (helpers/tools/colab_sim/colab-runtime.txt) from googlecolab/backend-info
+	$(PY) -m helpers.tools.colab_sim refresh $(if $(SOURCE),--source $(SOURCE))
 
 lint: setup ## ruff on the Python files and the notebooks
 	$(VENV)/bin/ruff check .
