@@ -31,7 +31,7 @@ from .image import base_image, cache_root, find_python, pip_environment
 from .runtime import SOURCE, describe_refresh, read_runtime, refresh
 from .session import (
     COLAB_PRELOADED,
-    WIDGET_VERSIONS_SCRIPT,
+    Baseline,
     SessionResult,
     python_json,
     run_session,
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Colab as published on {runtime.date} (backend-info {runtime.commit[:10]}), Python {runtime.python}")
     python = find_python(".".join(runtime.python.split(".")[:2]))
     image = base_image(runtime, python)
-    frontend = python_json(image / "venv", WIDGET_VERSIONS_SCRIPT, pip_environment())
+    baseline = Baseline.of(image)
     notebooks = pick_notebooks(args.notebooks)
     OUT.mkdir(parents=True, exist_ok=True)
     sessions = session_folder(cache_root() / "colab")
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         folder = sessions / label
         try:
             result, executed = run_session(
-                notebook, image, folder, repository_url(), snapshot_url, preloaded, frontend, args.cell_timeout
+                notebook, image, folder, repository_url(), snapshot_url, preloaded, baseline, args.cell_timeout
             )
         finally:
             if (folder / "kernel.log").exists():
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(sessions, ignore_errors=True)
     changed = sorted({c for _, r in results[: len(notebooks)] for c in r.changes})
     print(f"What the setup cell changed in Colab: {'; '.join(changed) or 'nothing'}")
-    summary = {"runtime": asdict(runtime) | {"pins": len(runtime.pins)}, "frontend_widgets": frontend}
+    summary = {"runtime": asdict(runtime) | {"pins": len(runtime.pins)}, "frontend_widgets": baseline.frontend_widgets}
     summary["sessions"] = {label: asdict(result) for label, result in results}
     summary["seconds"] = round(time.perf_counter() - start, 1)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

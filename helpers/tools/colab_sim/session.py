@@ -87,6 +87,25 @@ class SessionResult:
     widgets: int = 0  # widget models the notebook created
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What every session starts from, read once from the image: its packages, ``pip check``'s complaints
+    (Colab's own, not the session's), and the widget versions Colab's frontend renders (its ipywidgets')."""
+
+    versions: dict[str, str]
+    pip_check: frozenset[str]
+    frontend_widgets: dict[str, str]
+
+    @classmethod
+    def of(cls, image: Path) -> Baseline:
+        env, venv = pip_environment(), image / "venv"
+        return cls(
+            python_json(venv, VERSIONS_SCRIPT, env),
+            frozenset(pip_check(venv, env)),
+            python_json(venv, WIDGET_VERSIONS_SCRIPT, env),
+        )
+
+
 def snapshot_repository(root: Path, dest: Path) -> str:
     """A git repository holding the working tree as it is now (tracked and untracked, not ignored): what Colab
     would clone if this were pushed. Returns its ``file://`` URL."""
@@ -159,20 +178,18 @@ def run_session(
     repo_url: str,
     snapshot_url: str,
     preloaded=COLAB_PRELOADED,
-    frontend_widgets: dict[str, str] | None = None,
+    baseline: Baseline | None = None,
     cell_timeout: int = 300,
     log=print,
 ) -> tuple[SessionResult, nbformat.NotebookNode]:
     """Run ``notebook`` as a learner's first session; returns the result and the executed notebook."""
     start = time.perf_counter()
     result = SessionResult(notebook.stem)
+    baseline = baseline or Baseline.of(image)
     env = prepare_session(image, folder, repo_url, snapshot_url, preloaded)
     venv = folder / "venv"
-    before = python_json(venv, VERSIONS_SCRIPT, env)
-    checked_before = pip_check(venv, env)
     nb = nbformat.read(notebook, as_version=4)
     code = [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    widget_state: dict = {}
     kernel_log = (folder / "kernel.log").open("ab")  # the kernels' own stdout and stderr
     try:
         for attempt in (1, 2):
@@ -186,20 +203,20 @@ def run_session(
                     result.problems.append("the setup cell asked for a second restart: after one it must go on")
                     break
                 run_cells(client, nb, code[1:], result)
-                widget_state = client.widget_state
                 break
     except _Stop:
         pass
-    except DeadKernelError as error:
-        result.problems.append(f"the kernel died: {summary(error)}; its last words: {tail(read_log(folder))}")
+    except DeadKernelError as error:  # between cells, or while the setup cell's kernel restarted
+        result.problems.append(f"the kernel died: {summary(error)}")
     finally:
         kernel_log.close()
+    if any("kernel died" in problem for problem in result.problems):
+        result.problems.append(f"the kernel's last words: {tail(read_log(folder))}")
     result.seconds = time.perf_counter() - start
-    result.changes = changes(before, python_json(venv, VERSIONS_SCRIPT, env))
-    result.problems += [f"pip check, new: {line}" for line in sorted(pip_check(venv, env) - checked_before)]
-    result.widgets = len(widget_state)
-    if frontend_widgets:
-        result.problems += widget_problems(widget_state, frontend_widgets)
+    result.changes = changes(baseline.versions, python_json(venv, VERSIONS_SCRIPT, env))
+    result.problems += [f"pip check, new: {line}" for line in sorted(pip_check(venv, env) - baseline.pip_check)]
+    result.widgets = len(client.widget_state)  # the last kernel's, the one the lesson ran in
+    result.problems += widget_problems(client.widget_state, baseline.frontend_widgets)
     result.ok = not result.problems
     return result, nb
 
@@ -241,6 +258,8 @@ def run_setup(client: NotebookClient, nb, index: int, result: SessionResult) -> 
     if PIP_CONFLICT.search(text):
         result.problems.append(f"pip reported conflicts with Colab's packages in the setup cell: {tail(text)}")
     if failed is None:
+        if result.restarts and text.strip():
+            result.problems.append(f"after the restart the setup cell must be quiet, and printed: {tail(text)}")
         return False
     if RESTART_MESSAGE not in text:
         result.problems.append(f"the setup cell failed: {summary(failed)}")
@@ -259,6 +278,9 @@ def run_cells(client: NotebookClient, nb, indices: list[int], result: SessionRes
             client.execute_cell(nb.cells[index], index)
         except CellExecutionError as error:
             result.problems.append(f"cell {index} failed: {summary(error)}")
+            raise _Stop from None
+        except DeadKernelError:
+            result.problems.append(f"cell {index}: the kernel died")
             raise _Stop from None
 
 
