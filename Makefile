@@ -25,6 +25,7 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 .PHONY: generate bench-generate
 .PHONY: hub-setup hub test-replica gpu-check
 .PHONY: test-ui
+.PHONY: test-colab colab-refresh
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -87,10 +88,18 @@ generate: setup ## Every prompt of PROMPTS=file at SEEDS=0-7 into OUT=folder, wi
 
 bench-generate: setup ## Images per second of make generate with 1 and 2 processes, against a plain loop (tiny profile)
 	$(TEST_ENV) $(PY) -m helpers.tools.generate.bench
+
 # bench: PROFILE=auto|tiny|replica|gpu|cpu|mps, QUICK=1 for the small subset, BENCH_ARGS for the rest
 # (python -m helpers.tools.bench --help), e.g. BENCH_ARGS="--groups batch fast-path --reps 5".
 bench: setup ## Speed, memory and TFLOP/s of one pipeline under many settings, into runs/bench-<UTC time>-<profile>/
 	$(PY) -m helpers.tools.bench --profile $(PROFILE) $(if $(filter 1 yes true,$(QUICK)),--quick) $(BENCH_ARGS)
+
+# Colab: NOTEBOOKS="02 05" picks notebooks; the first run builds the simulated Colab into ~/.cache/sd-tutorial/colab.
+test-colab: setup ## Every notebook as a learner's first Colab session, in a simulated Colab (Python 3.13, Colab's packages)
+	$(PY) -m helpers.tools.colab_sim $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+colab-refresh: setup ## Update Colab's published versions (helpers/tools/colab_sim/colab-runtime.txt) from googlecolab/backend-info
+	$(PY) -m helpers.tools.colab_sim refresh $(if $(SOURCE),--source $(SOURCE))
 
 lint: setup ## ruff on the Python files and the notebooks
 	$(VENV)/bin/ruff check .

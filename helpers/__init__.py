@@ -21,6 +21,10 @@ they read like a lesson:
   applied and undone by name, and measured.
 - :mod:`helpers.flops`: FLOPs counted by PyTorch on the meta device, and the share of a GPU's peak.
 
+One file beside them is run, not imported, by the notebooks' setup cell in Colab, before the packages are there:
+
+- :mod:`helpers.colab_setup`: install what the lessons need beyond Colab's packages, restart the runtime if it must.
+
 Behind them, in rooms named for their job:
 
 - :mod:`helpers.standins`: random-weight stand-in models with the real architecture (the tiny test model, the

@@ -16,6 +16,8 @@
 - :mod:`helpers.tools.envinfo`: what a run ran on (Python, packages, device, commit), recorded with each run.
 - :mod:`helpers.tools.output_check`: what a saved notebook shows a reader (pictures, finished bars, no paths);
   used by ``make golden``, ``make test-browser`` and ``make test-ui``.
+- :mod:`helpers.tools.colab_sim`: ``make test-colab`` (every notebook in a simulated Colab: Python 3.13, Colab's
+  published versions) and ``make colab-refresh`` (those versions, from googlecolab/backend-info).
 
 Who may import this: the tools themselves, the tests and ``python -m`` commands. They may use the development
 pins (papermill, jinja2 through nbconvert, psutil, playwright); the lessons must stay importable with the runtime
