@@ -91,6 +91,36 @@ def test_notebooks_are_chosen_by_number_or_name(tmp_path):
         ui_check.select(tmp_path, ["07"])
 
 
+def test_the_playground_goes_first_then_the_lessons_that_took_longest_last_time(tmp_path):
+    stems = ["00_playground", "01_load_model", "05_memory", "06_finetuned_openjourney", "07_making_it_fast"]
+    paths = [tmp_path / f"{stem}.ipynb" for stem in stems]
+    out = tmp_path / "ui-check"
+    runs = tmp_path / "runs"
+
+    # Nothing measured yet: name order after the playground.
+    assert ui_check.last_seconds(out, runs) == {}
+    assert [p.stem for p in ui_check.check_order(paths, {})] == stems
+
+    # A tiny run of make run-all (make test-browser makes one before make test-ui in CI).
+    run = runs / "20260101T000000Z-tiny"
+    run.mkdir(parents=True)
+    taken = {"01_load_model": 15.0, "05_memory": 61.0, "06_finetuned_openjourney": 24.0, "07_making_it_fast": 65.0}
+    notebooks = {stem: {"seconds": seconds} for stem, seconds in taken.items()}
+    (run / "run.json").write_text(json.dumps({"status": "complete", "profile": "tiny", "notebooks": notebooks}))
+    assert ui_check.last_seconds(out, runs) == taken
+    order = [p.stem for p in ui_check.check_order(paths, ui_check.last_seconds(out, runs))]
+    assert order == ["00_playground", "07_making_it_fast", "05_memory", "06_finetuned_openjourney", "01_load_model"]
+
+    # An earlier UI check wins over the run: its Run All times are the browser's own.
+    (out / "20260102T000000Z").mkdir(parents=True)
+    checked = [{"notebook": "05_memory", "figures": {"run_all_s": 90.0}}, {"notebook": "01_load_model", "figures": {}}]
+    (out / "20260102T000000Z" / "summary.json").write_text(json.dumps({"notebooks": checked}))
+    assert ui_check.last_seconds(out, runs) == {"05_memory": 90.0}
+    order = [p.stem for p in ui_check.check_order(paths, ui_check.last_seconds(out, runs))]
+    # Those it did not time count as longest (a new notebook is not known to be short).
+    assert order == ["00_playground", "01_load_model", "06_finetuned_openjourney", "07_making_it_fast", "05_memory"]
+
+
 def test_make_test_ui_runs_in_ci_after_the_browser_check():
     assert "test-ui: setup ## " in (ROOT / "Makefile").read_text()
     steps = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]

@@ -35,6 +35,7 @@ import psutil
 
 from .browser_check import find_browser, install_chromium
 from .output_check import output_problems
+from .run_all.state import longest_first, previous_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND = "00_playground"
@@ -447,6 +448,33 @@ def select(folder: Path, wanted: list[str] | None) -> list[Path]:
     return notebooks
 
 
+def last_seconds(out: Path, runs: Path = ROOT / "runs") -> dict[str, float]:
+    """How long each notebook took last time: Run All in the newest UI check under ``out``, else the newest complete
+    tiny run of ``make run-all`` (``make test-browser`` makes one just before CI's ``make test-ui``); empty if none."""
+    for summary in sorted(out.glob("*/summary.json"), reverse=True):
+        try:
+            notebooks = json.loads(summary.read_text(encoding="utf-8"))["notebooks"]
+        except (OSError, ValueError, KeyError):
+            continue
+        seconds = {nb["notebook"]: nb["figures"]["run_all_s"] for nb in notebooks if nb["figures"].get("run_all_s")}
+        if seconds:
+            return seconds
+    return previous_seconds(runs, "tiny")
+
+
+def check_order(notebooks: list[Path], seconds: dict[str, float]) -> list[Path]:
+    """The playground first (it runs alone, so its timing is a learner's), then the lessons longest first, so that
+    the parallel jobs end close together (unknown ones count as longest).
+
+    Example:
+        >>> [p.name for p in check_order([Path("00_playground"), Path("01"), Path("05")], {"01": 9.0, "05": 60.0})]
+        ['00_playground', '05', '01']
+    """
+    by_stem = {p.stem: p for p in notebooks}
+    lessons = longest_first([p.stem for p in notebooks if p.stem != PLAYGROUND], seconds)
+    return [by_stem[PLAYGROUND]] * (PLAYGROUND in by_stem) + [by_stem[stem] for stem in lessons]
+
+
 def check_notebook(nb: NotebookPage, out: Path, result: Result) -> None:
     """After its Run All: save, read back, check, screenshot; the playground gets its clicks first."""
     if result.notebook == PLAYGROUND:
@@ -480,9 +508,9 @@ def close(nb: NotebookPage | None, out: Path, result: Result, free_pages: list) 
 
 
 def run_checks(context, lab: Lab, notebooks: list[Path], out: Path, jobs: int, deadline: Deadline) -> list[Result]:
-    """The playground alone (so its timing is a learner's), then the lessons, ``jobs`` at a time."""
-    results = {p.stem: Result(p.stem) for p in notebooks}
-    queue = [p for p in notebooks if p.stem == PLAYGROUND] + [p for p in notebooks if p.stem != PLAYGROUND]
+    """The notebooks in the order given (:func:`check_order`): the playground alone, then ``jobs`` at a time."""
+    results = {p.stem: Result(p.stem) for p in sorted(notebooks)}  # reported in name order
+    queue = list(notebooks)
     running: dict[str, NotebookPage] = {}
     free_pages: list = []  # JupyterLab pages whose last notebook is done, ready for the next
 
@@ -567,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     lab_folder = out / "lab"
     shutil.copytree(ROOT / "notebooks", lab_folder / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    notebooks = select(lab_folder / "notebooks", args.notebooks)
+    notebooks = check_order(select(lab_folder / "notebooks", args.notebooks), last_seconds(args.out))
     jobs = max(1, args.jobs)
     lab = Lab(lab_folder, threads=max(1, (os.cpu_count() or 1) // jobs))
 
