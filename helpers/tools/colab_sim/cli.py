@@ -4,6 +4,7 @@ Usage:
     python -m helpers.tools.colab_sim                        # every notebook, then the restart drill
     python -m helpers.tools.colab_sim --notebooks 02 05      # some notebooks (by number or name)
     python -m helpers.tools.colab_sim --no-drill             # without the restart drill
+    python -m helpers.tools.colab_sim --jobs 1               # one session at a time (default: 2, one core each)
     python -m helpers.tools.colab_sim refresh                # colab-runtime.txt from googlecolab/backend-info
     python -m helpers.tools.colab_sim refresh --source DIR   # ... from a local clone of it
 
@@ -21,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -124,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory() as folder:
             snapshot_url = snapshot_repository(ROOT, Path(folder) / "repository")
-            for notebook in notebooks:
-                session(notebook, notebook.stem)
+            # Each session's kernel has one PyTorch thread (OMP_NUM_THREADS=1), so `jobs` of them share the cores.
+            with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+                list(pool.map(lambda notebook: session(notebook, notebook.stem), notebooks))
+            results.sort(key=lambda item: item[0])
             if args.drill:
                 drill(session, notebooks[0], image, [r for _, r in results])
     finally:
@@ -167,6 +171,10 @@ def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="python -m helpers.tools.colab_sim", description=__doc__.split("\n\n")[0])
     parse.add_argument("--notebooks", nargs="+", metavar="NAME", help="notebooks by number or name (default: all)")
     parse.add_argument("--no-drill", dest="drill", action="store_false", help="skip the restart drill")
+    cores = os.cpu_count() or 1
+    parse.add_argument(
+        "--jobs", type=int, default=min(2, cores), help=f"sessions at once, one core each (default {min(2, cores)})"
+    )
     parse.add_argument("--cell-timeout", type=int, default=300, metavar="SECONDS", help="per cell (default 300)")
     parse.set_defaults(command=run)
     sub = parse.add_subparsers(title="other commands")
