@@ -102,18 +102,20 @@ def test_compare_measures_each_and_skips_what_cannot_run_with_the_reason(fresh_t
     assert speed_table(one_step, 10**12, 100.0).splitlines()[2].endswith("| n/a | n/a |")  # no loop to time
 
 
-def test_compile_without_a_compiler_is_skipped_with_the_reason(tiny_pipe, monkeypatch):
+def test_compile_without_a_compiler_is_skipped_with_the_reason(tiny_pipe):
     from torch._inductor import config
 
     assert compiler_missing("cpu") is None  # g++ is here
-    monkeypatch.setattr(config.cpp, "cxx", (None, "no-such-c++"))
-    reason = why_unavailable(tiny_pipe, ["channels_last", "torch.compile"])
-    assert "C++ compiler" in reason and "no-such-c++" in reason
-    timings, skipped = compare_speed_settings(tiny_pipe, [["channels_last", "torch.compile"]], **FAST)
-    assert timings == [] and skipped == {"channels_last + torch.compile": reason}
-    with pytest.raises(RuntimeError, match=r"Cannot apply 'torch.compile': torch.compile on a CPU needs a C\+\+"):
-        with speed_settings(tiny_pipe, "torch.compile"):
-            pass
+    # torch's own patch: pytest's monkeypatch.undo() deletes the setting, which hides it for the rest of the process
+    with config.patch({"cpp.cxx": (None, "no-such-c++")}):
+        reason = why_unavailable(tiny_pipe, ["channels_last", "torch.compile"])
+        assert "C++ compiler" in reason and "no-such-c++" in reason
+        timings, skipped = compare_speed_settings(tiny_pipe, [["channels_last", "torch.compile"]], **FAST)
+        assert timings == [] and skipped == {"channels_last + torch.compile": reason}
+        with pytest.raises(RuntimeError, match=r"Cannot apply 'torch.compile': torch.compile on a CPU needs a C\+\+"):
+            with speed_settings(tiny_pipe, "torch.compile"):
+                pass
+    assert compiler_missing("cpu") is None  # put back for the tests after this one
 
 
 def test_names_and_tables():
