@@ -132,7 +132,7 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
-# The replica profile on a machine without CUDA: the real architecture at 64 px and few steps, same batches.
+# The replica profile on a machine without CUDA: the real architecture at 64 px, one step, the cpu profile's batches.
 REPLICA_CPU = replace(
     PROFILES["replica"],
     device="cpu",
@@ -140,10 +140,14 @@ REPLICA_CPU = replace(
     height=64,
     width=64,
     # One step: every scheduler of notebook 03 runs with it, and the safety checker, VAE and text encoder, which
-    # run once per picture whatever the steps, already take 70% of a 2-step picture (7.5 CPU-s each here).
+    # run once per picture whatever the steps, already take 70% of a 2-step picture (7.5 CPU-s each here). For the
+    # same reason the batches are the cpu profile's 2 and 4: the cost is per picture, and a batch of 4 goes through
+    # every batched code path that one of 16 does (the goldens check nothing that depends on the batch size).
     num_inference_steps=1,
     fast_steps=1,
-    description="SD1.5 replica (real architecture, random weights) on the CPU, 64 px, 1 step; pictures are noise",
+    batch_sizes=PROFILES["cpu"].batch_sizes,
+    description="SD1.5 replica (real architecture, random weights) on the CPU, 64 px, 1 step, batches of 2 and 4; "
+    "pictures are noise",
 )
 
 _active: Profile | None = None

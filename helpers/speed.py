@@ -96,6 +96,22 @@ def _precision(dtype: torch.dtype):
     return use
 
 
+def cpu_has_native(dtype: torch.dtype) -> bool:
+    """Whether this CPU computes in ``dtype`` with instructions of its own (float32 always; bfloat16 and float16
+    with AVX512-BF16 / AVX512-FP16 / AMX on x86, or the Arm extensions), as PyTorch's oneDNN backend reports.
+
+    Without them PyTorch emulates the half formats: correct, but many times slower than float32 (a bfloat16
+    picture of the SD1.5 replica took 25 times as long as a float32 one on an AVX2-only CPU).
+    """
+    checks = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}
+    if dtype not in checks:
+        return True
+    try:
+        return bool(getattr(torch.ops.mkldnn, checks[dtype])())
+    except (AttributeError, RuntimeError):  # a PyTorch build without oneDNN: no fast half formats either
+        return False
+
+
 def _precision_unavailable(dtype: torch.dtype):
     def unavailable(pipe) -> str | None:
         if dtype == torch.bfloat16 and _device(pipe) == "cuda" and not torch.cuda.is_bf16_supported():
@@ -322,22 +338,42 @@ def speed_settings_table(names: Sequence[str] | None = None) -> str:
     return "\n".join(["| setting | code |", "| --- | --- |", *rows])
 
 
-def other_precisions(pipe) -> list[str]:
-    """The precisions worth comparing with the pipeline's own on its device (its own left out).
+def other_precisions(pipe, emulated: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The precisions worth comparing with the pipeline's own on its device (its own left out), and those left out.
 
     On a CUDA GPU: float16, float32, and bfloat16 where the GPU has it; on a CPU: float32 and bfloat16 (the
     CPU's half format; float16 arithmetic is rarely fast on CPUs); on Apple's MPS: float32 and float16.
 
+    Args:
+        emulated: also give a half format that this CPU has no instructions for (:func:`cpu_has_native`). PyTorch
+            then emulates it: the pictures are right, but it is many times slower than float32, so it is left
+            out unless asked.
+
+    Returns:
+        ``(names, left_out)``: the settings to compare, and ``{name: reason}`` for those left out, as
+        :func:`fast_path_settings` does.
+
     Example:
-        >>> other_precisions(pipe)  # the tiny model, float32 on a CPU
-        ['bfloat16']
+        >>> other_precisions(pipe)  # the tiny model, float32, on a CPU without bfloat16 instructions
+        ([], {'bfloat16': 'this CPU has no bfloat16 instructions (...): PyTorch would emulate it, ...'})
     """
     wanted = {
         "cuda": ["float16", "float32", "bfloat16"],
         "cpu": ["float32", "bfloat16"],
         "mps": ["float32", "float16"],
     }.get(_device(pipe), ["float32"])
-    return [n for n in wanted if DTYPES[n] != pipe.dtype and not SPEED_SETTINGS[n].unavailable(pipe)]
+    names, left_out = [], {}
+    for name in wanted:
+        if DTYPES[name] == pipe.dtype or SPEED_SETTINGS[name].unavailable(pipe):
+            continue
+        if _device(pipe) == "cpu" and not emulated and not cpu_has_native(DTYPES[name]):
+            left_out[name] = (
+                f"this CPU has no {name} instructions (AVX512-BF16 or AMX on x86, BF16 on Arm): PyTorch would "
+                f"emulate it, many times slower than float32; set emulated=True to measure it anyway"
+            )
+            continue
+        names.append(name)
+    return names, left_out
 
 
 def fast_path_settings(pipe, compile_unet: bool | None = None) -> tuple[list, dict[str, str]]:

@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from helpers import attention_processors, get_inputs, image_difference
+from helpers import attention_processors, get_inputs, image_difference, speed
 from helpers.speed import (
     SPEED_SETTINGS,
     compare_speed_settings,
     compiler_missing,
+    cpu_has_native,
     fast_path_settings,
     label_of,
     load_tiny_autoencoder,
@@ -130,8 +131,21 @@ def test_names_and_tables():
     assert SPEED_SETTINGS["VAE slicing"].code == "pipe.vae.enable_slicing()"  # the memory settings, reused
 
 
-def test_precisions_worth_comparing_on_a_cpu(tiny_pipe):
-    assert other_precisions(tiny_pipe) == ["bfloat16"]
+def test_precisions_worth_comparing_on_a_cpu(tiny_pipe, monkeypatch):
+    monkeypatch.setattr(speed, "cpu_has_native", lambda dtype: True)  # a CPU with bfloat16 instructions
+    assert other_precisions(tiny_pipe) == (["bfloat16"], {})
+    monkeypatch.setattr(speed, "cpu_has_native", lambda dtype: dtype == torch.float32)  # AVX2 only
+    names, left_out = other_precisions(tiny_pipe)
+    assert names == [] and list(left_out) == ["bfloat16"]
+    assert left_out["bfloat16"].startswith("this CPU has no bfloat16 instructions")
+    assert "set emulated=True to measure it anyway" in left_out["bfloat16"]
+    assert other_precisions(tiny_pipe, emulated=True) == (["bfloat16"], {})
+
+
+def test_this_cpus_half_formats_are_what_onednn_reports():
+    assert cpu_has_native(torch.float32)
+    assert cpu_has_native(torch.bfloat16) == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert cpu_has_native(torch.float16) == torch.ops.mkldnn._is_mkldnn_fp16_supported()
 
 
 def test_the_fast_path_compiles_on_a_gpu_only_unless_asked(tiny_pipe):

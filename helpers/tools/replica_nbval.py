@@ -2,11 +2,11 @@
 
 The same references as ``make test`` (``tests/goldens/*.ipynb``, every one found), run with ``SD_PROFILE=replica``:
 Stable Diffusion 1.5's exact architecture with random weights, safety checker included. On a CPU that is 64 px,
-1 step and the batches of 8 and 16 in fp32; on CUDA the gpu profile's 512 px, fp16. The replica is built into
-the cache first (once; on the GPU when there is one). Notebooks run one at a time, so that the memory peak is one
-notebook's; each one's seconds and peak memory (its kernel's resident memory, and on CUDA the GPU's memory in use
-as ``nvidia-smi`` reports it) are printed in a table, and the command fails if a notebook fails or goes over
-``--max-rss-gib``.
+1 step and the cpu profile's batches of 2 and 4 in fp32; on CUDA the gpu profile's 512 px, fp16, batches of 8 and
+16. The replica is built into the cache first (once; on the GPU when there is one). Notebooks run one at a time,
+so that the memory peak is one notebook's; each one's seconds and peak memory (its kernel's resident memory, and
+on CUDA the GPU's memory in use as ``nvidia-smi`` reports it) are printed in a table, and the command fails if a
+notebook fails or goes over ``--max-rss-gib``.
 
 Example:
     $ make test-replica
