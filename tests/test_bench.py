@@ -164,6 +164,33 @@ def test_time_limit_interrupts_the_block():
         pass
 
 
+def test_time_limit_gets_through_when_its_first_interrupt_is_swallowed():
+    # As a garbage-collector callback or a __del__ does: Python prints the exception as "ignored" and goes on.
+    swallowed, start = 0, time.perf_counter()
+    with pytest.raises(CompileTimeout, match=r"within 0.1 s"), time_limit(0.1):
+        while time.perf_counter() - start < 5:
+            try:
+                time.sleep(0.01)
+            except CompileTimeout:
+                if swallowed:
+                    raise
+                swallowed += 1
+    assert swallowed == 1 and time.perf_counter() - start < 1
+
+
+def test_a_block_that_swallows_every_interrupt_still_ends_in_the_timeout():
+    start = time.perf_counter()
+    with pytest.raises(CompileTimeout, match=r"within 0.05 s"), time_limit(0.05):
+        while time.perf_counter() - start < 0.5:
+            try:
+                time.sleep(0.01)
+            except CompileTimeout:
+                pass
+    with time_limit(5):  # a block that ends in time raises nothing, and the alarm is off afterwards
+        time.sleep(0.01)
+    time.sleep(0.3)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
