@@ -21,7 +21,7 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 	cell.metadata.jp-MarkdownHeadingCollapsed cell.metadata.colab cell.metadata.outputId cell.metadata.id
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test golden strip test-gpu run-all test-run-all test-browser bench-run-all bench lint format download lab lock clean
+.PHONY: help setup test test-e2e golden strip test-gpu run-all test-run-all test-browser bench-run-all bench lint format download lab lock clean
 .PHONY: generate bench-generate
 .PHONY: hub-setup hub test-replica gpu-check
 .PHONY: test-ui
@@ -39,8 +39,15 @@ $(STAMP): $(PIN_FILES)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-test: setup hub-setup ## Set up if needed, then run every test, nbval of the notebooks included (tiny profile, CPU, offline)
-	$(TEST_ENV) OMP_NUM_THREADS=$(THREADS) $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(NBVAL) --nbval-cell-timeout=300
+# make test leaves out the tests marked e2e (real processes, kernels and servers: a minute or two more); make test-e2e
+# runs only those; CI runs both.
+PYTEST := $(TEST_ENV) OMP_NUM_THREADS=$(THREADS) $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
+
+test: setup hub-setup ## Set up if needed, then the unit tests and nbval of the notebooks (tiny profile, CPU, offline)
+	$(PYTEST) $(NBVAL) --nbval-cell-timeout=300 -m "not e2e"
+
+test-e2e: setup hub-setup ## The end-to-end tests: accelerate launch, run-all, kernels, the user's path through the local Hub
+	$(PYTEST) -m e2e
 
 golden: setup ## Regenerate the nbval references in tests/goldens/ (tiny profile) after changing a notebook
 	$(TEST_ENV) $(PY) tests/goldens/make_goldens.py

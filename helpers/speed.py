@@ -210,7 +210,7 @@ def load_tiny_autoencoder(
     Args:
         real_weights: True loads from the Hub (or its cache); False builds the random-weight stand-in of the same
             architecture (:mod:`helpers.standins.tiny_autoencoder`); None follows the active profile.
-        levels: for the stand-in, the resolution levels of the VAE it replaces (4 for SD1.5, 2 for the tiny model).
+        levels: for the stand-in, the resolution levels of the VAE it replaces (4 for SD1.5 and the tiny model).
     """
     from .standins.tiny_autoencoder import HUB_ID, random_tiny_autoencoder
 

@@ -38,7 +38,7 @@ def test_a_vae_decode_of_the_replica_is_2_515_tflop_at_512():
 def test_the_count_ignores_device_dtype_and_compilation(tiny_pipe):
     counts = pipeline_flops(tiny_pipe, 2, 64, 64)
     assert counts["unet_step"] > 0 and counts["vae_decode"] > 0
-    factor = tiny_pipe.vae_scale_factor  # 2 for the tiny VAE's two blocks, 8 for SD1.5's four
+    factor = tiny_pipe.vae_scale_factor  # 8: the tiny VAE has four blocks, as SD1.5's
     assert counts["unet_step"] == unet_step_flops(tiny_pipe.unet, 2, 64, 64, vae_scale_factor=factor)
     half = torch.nn.Module.to(meta_copy(tiny_pipe.unet), torch.float16)
     assert unet_step_flops(half, 2, 64, 64, vae_scale_factor=factor) == counts["unet_step"]

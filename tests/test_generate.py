@@ -235,6 +235,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.e2e
 def test_two_processes_make_each_image_once_and_the_same_pixels_as_one(tmp_path, prompts, one_thread):
     common = ["--prompts", str(prompts), "--seeds", "0-2", "--batch-size", "2", *FAST]
     alone, shared = tmp_path / "alone", tmp_path / "shared"
@@ -282,6 +283,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted((folder / "images").iterdir())}
 
 
+@pytest.mark.e2e
 def test_a_killed_run_is_finished_by_a_rerun_without_rewriting_anything(tmp_path):
     path = tmp_path / "many.txt"
     path.write_text("".join(f"prompt number {n}\n" for n in range(4)), encoding="utf-8")
@@ -356,6 +358,7 @@ def test_pending_reports_what_is_made(tmp_path):
     assert ([item.key for item in todo], done) == (["p0000-s0", "p0000-s1"], {})
 
 
+@pytest.mark.e2e
 def test_a_hub_model_id_through_the_local_hub(tmp_path, prompts, local_hub):
     """Two processes load a Hub id from the local Hub (olah, offline): the main process downloads it first."""
     out = tmp_path / "out"

@@ -86,3 +86,16 @@ def test_the_report_names_the_gpu_and_every_figure():
     assert "| 01_load_model | ok | 9.0 | 2,800 |" in report
     assert "| 1 | 0.500 |" in report and "| 8 | 0.250 |" in report
     assert "run-all" not in gpu_check.render_report({**facts, "run_all": None})
+
+
+@pytest.mark.e2e
+def test_a_fresh_process_loads_a_model_and_reports_its_seconds():
+    load = replica_nbval.fresh_load_seconds("tiny:base", "tiny")
+    assert load["class"] == "StableDiffusionPipeline"
+    assert load["import_s"] > 0 and load["load_s"] > 0
+
+
+@pytest.mark.e2e
+def test_a_fresh_load_that_fails_says_what_failed():
+    with pytest.raises(RuntimeError, match=r"loading 'tiny:nonsense' in a fresh process failed: ValueError: Unknown tiny model"):
+        replica_nbval.fresh_load_seconds("tiny:nonsense", "tiny")

@@ -17,6 +17,9 @@ import pytest
 
 from helpers.standins.hub import OPENJOURNEY_ID, SD15_ID, LocalHub
 
+# Real processes and a real server: make test-e2e runs it, make test leaves it out.
+pytestmark = pytest.mark.e2e
+
 CLIENT = Path(__file__).with_name("hub_client.py")
 GPU_CALL = (
     'StableDiffusionPipeline.from_pretrained("stable-diffusion-v1-5/stable-diffusion-v1-5", dtype=torch.float16, '
@@ -101,6 +104,13 @@ class Relay:
             pass
         finally:
             for sock in (source, target):
+                # shutdown() first: close() alone sends nothing while the other direction's thread is blocked in
+                # recv() on the same socket, and the client would wait for its read timeout (10 s) instead of
+                # seeing the connection drop at once, as it does when a server process dies.
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 sock.close()
 
     def close(self):
@@ -116,6 +126,9 @@ def scenario(tmp_path_factory):
     relay = Relay(hub)
     env = {"HF_ENDPOINT": relay.endpoint, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0"}
     results = {"hub": hub, "hf_home": hf_home}
+    # The offline client starts now, so that it imports torch and diffusers while the online phase runs; it
+    # reads nothing of the cache until its first step.
+    offline, client = Client(**{**env, "HF_HUB_OFFLINE": "1"}), None
     try:
         client = Client(**env)
         relay.down = True  # server down, cache empty
@@ -129,11 +142,13 @@ def scenario(tmp_path_factory):
         results["online"] = {step: client.run(step) for step in steps}
         client.close()
         hub.stop()
-        offline = Client(**{**env, "HF_HUB_OFFLINE": "1"})
         steps = ("load_gpu", "load_finetuned", "generate", "check")
         results["offline"] = {step: offline.run(step) for step in steps}
         offline.close()
     finally:
+        for each in (client, offline):  # a step that failed leaves its client running
+            if each is not None and each.process.poll() is None:
+                each.process.kill()
         relay.close()
         hub.stop()
     return results

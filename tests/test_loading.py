@@ -106,7 +106,7 @@ def test_from_pretrained_call_writes_out_what_load_pipeline_runs():
         'dtype=torch.float16, variant="fp16", use_safetensors=True).to("cuda")'
     )
     tiny = from_pretrained_call(profile="tiny")
-    assert tiny.endswith('tiny-v1/base", dtype=torch.float32, use_safetensors=True).to("cpu")')
+    assert tiny.endswith('tiny-v2/base", dtype=torch.float32, use_safetensors=True).to("cpu")')
     assert "variant" not in from_pretrained_call("prompthero/openjourney", profile="cpu")
 
 

@@ -69,7 +69,7 @@ def execute(tmp_path, cells):
     return nbformat.read(tmp_path / "out.ipynb", as_version=4)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_kernel_running_the_helpers_saves_pictures_finished_bars_and_no_paths(tmp_path):
     executed = execute(tmp_path, LESSON_LIKE)
     assert output_problems(executed) == []
@@ -84,7 +84,7 @@ def test_a_kernel_running_the_helpers_saves_pictures_finished_bars_and_no_paths(
     assert bars and all("100%" in bar for bar in bars), bars
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_without_the_helpers_a_kernel_saves_figures_as_text_and_bars_at_zero(tmp_path):
     problems = " | ".join(output_problems(execute(tmp_path, PLAIN)))
     assert "figure or picture as text, not as a picture: <Figure size" in problems

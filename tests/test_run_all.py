@@ -82,6 +82,7 @@ def finished_run(tmp_path_factory):
     return {"code": code, "folder": folder, "runs": tmp / "runs", "seconds": time.perf_counter() - start}
 
 
+@pytest.mark.e2e
 def test_a_tiny_run_completes_and_its_summary_says_so(finished_run):
     folder = finished_run["folder"]
     assert finished_run["code"] == 0
@@ -99,6 +100,7 @@ def test_a_tiny_run_completes_and_its_summary_says_so(finished_run):
     assert folder.name.endswith("-tiny") and (finished_run["runs"] / "latest").resolve() == folder
 
 
+@pytest.mark.e2e
 def test_images_carry_the_parameters_and_the_run_holds_notebooks_html_and_environment(finished_run):
     folder = finished_run["folder"]
     sidecars = sorted((folder / "images" / "01_generate").glob("*.json"))
@@ -118,6 +120,7 @@ def test_images_carry_the_parameters_and_the_run_holds_notebooks_html_and_enviro
     assert env["cuda"]["available"] is False and env["device"].startswith("cpu")
 
 
+@pytest.mark.e2e
 def test_every_file_the_gallery_references_exists(finished_run):
     folder = finished_run["folder"]
     links = gallery_links(folder / "index.html")
@@ -128,6 +131,7 @@ def test_every_file_the_gallery_references_exists(finished_run):
         assert (folder / link).is_file(), link
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(find_browser() is None, reason="no Chromium or Chrome here; `make test-browser` installs it")
 def test_the_browser_check_sees_every_image_and_catches_a_missing_one(finished_run, tmp_path):
     shutil.copytree(finished_run["folder"], tmp_path / "run")
@@ -266,6 +270,7 @@ def test_each_parallel_job_hands_its_gpu_to_its_kernel(tmp_path):
     assert sorted(seen.values()) == [("4", "seed 1 gpu 4"), ("7", "seed 1 gpu 7")]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_keeps_what_finished_and_resume_runs_only_the_rest(tmp_path, signum):
     nbs = tmp_path / "nbs"
@@ -350,6 +355,7 @@ def test_resume_refuses_new_parameters_and_unknown_runs(tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not os.environ.get("SD_TEST_RUN_ALL"), reason="every notebook: `make test-run-all`")
 def test_every_notebook_runs_all(tmp_path):
     code = run_all.main(["--profile", "tiny", "--jobs", "2", "--runs-dir", str(tmp_path)])

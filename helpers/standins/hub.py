@@ -46,7 +46,7 @@ from .tiny import KINDS, build_once, build_tiny_pipeline, cache_root
 
 OLAH_VERSION = "0.5.4"
 # Bump when the repositories below change, so that old cached copies are not reused.
-BUILD_VERSION = "v1"
+BUILD_VERSION = "v2"
 OLAH_PYTHON_ENV_VAR = "SD_OLAH_PYTHON"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUB_VENV = REPO_ROOT / ".venv-hub"

@@ -25,7 +25,7 @@ def random_tiny_autoencoder(
 
     Args:
         levels: resolution levels, as many as the VAE it stands beside has blocks: 4 for SD1.5 (8x smaller
-            latents; exactly TAESD), 2 for the tiny test model's VAE (2x smaller).
+            latents; exactly TAESD; the tiny test model's VAE has four blocks too), fewer for a VAE with fewer blocks.
     """
     from diffusers import AutoencoderTiny
 

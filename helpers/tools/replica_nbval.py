@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -136,6 +137,39 @@ def build_replicas(dtype, device: str | None = None) -> dict[str, float]:
     return seconds
 
 
+# Run in a fresh process: what a notebook's load cell costs once the model is in the cache (the page cache warm).
+FRESH_LOAD = """
+import json, time
+start = time.perf_counter()
+from helpers import load_pipeline
+from diffusers import StableDiffusionPipeline
+imported = time.perf_counter()
+pipe = load_pipeline({model!r}, profile={profile!r})
+loaded = time.perf_counter()
+print(json.dumps({{"import_s": imported - start, "load_s": loaded - imported, "class": type(pipe).__name__}}))
+"""
+
+
+def fresh_load_seconds(model: str, profile: str, env: dict[str, str] | None = None) -> dict:
+    """Load ``model`` with :func:`helpers.load_pipeline` in a fresh Python process, as a notebook's kernel does.
+
+    Returns ``{"import_s": ..., "load_s": ..., "class": ...}``: the seconds to import helpers and diffusers'
+    pipeline, then those of ``load_pipeline`` itself (``from_pretrained`` and ``.to(device)``).
+
+    Example:
+        >>> fresh_load_seconds("tiny:base", "tiny")["class"]  # doctest: +SKIP
+        'StableDiffusionPipeline'
+    """
+    code = FRESH_LOAD.format(model=model, profile=profile)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env or os.environ.copy(), capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+        raise RuntimeError(f"loading {model!r} in a fresh process failed: {lines[-1]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def results_table(results: Sequence[NotebookResult]) -> str:
     """A Markdown table: notebook, result, seconds, peak RSS and, when measured, peak GPU memory."""
     gpu = any(r.gpu_peak_bytes is not None for r in results)
@@ -201,6 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"test-replica: {len(paths)} notebooks, {profile.description}", flush=True)
     built = build_replicas(profile.dtype)
     print("replica in the cache: " + ", ".join(f"{k} {s:.1f} s" for k, s in built.items()), flush=True)
+    load = fresh_load_seconds("replica:base", "replica", replica_env())
+    print(
+        f"replica:base loaded again in a fresh process: load_pipeline {load['load_s']:.1f} s, after importing helpers "
+        f"and diffusers' pipeline in {load['import_s']:.1f} s",
+        flush=True,
+    )
     started = time.perf_counter()
     results = run_goldens(paths, args.cell_timeout, gpu=torch.cuda.is_available())
     table = results_table(results)
