@@ -47,7 +47,7 @@ test: setup hub-setup ## Set up if needed, then the unit tests and nbval of the 
 	$(PYTEST) $(NBVAL) --nbval-cell-timeout=300 -m "not e2e"
 
 test-e2e: setup hub-setup ## The end-to-end tests: accelerate launch, run-all, kernels, the user's path through the local Hub
-	$(PYTEST) -m e2e
+	$(PYTEST) -m e2e --durations=10
 
 golden: setup ## Regenerate the nbval references in tests/goldens/ (tiny profile) after changing a notebook
 	$(TEST_ENV) $(PY) tests/goldens/make_goldens.py

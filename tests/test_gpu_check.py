@@ -97,5 +97,6 @@ def test_a_fresh_process_loads_a_model_and_reports_its_seconds():
 
 @pytest.mark.e2e
 def test_a_fresh_load_that_fails_says_what_failed():
-    with pytest.raises(RuntimeError, match=r"loading 'tiny:nonsense' in a fresh process failed: ValueError: Unknown tiny model"):
+    message = r"loading 'tiny:nonsense' in a fresh process failed: ValueError: Unknown tiny model"
+    with pytest.raises(RuntimeError, match=message):
         replica_nbval.fresh_load_seconds("tiny:nonsense", "tiny")
