@@ -50,7 +50,7 @@ test-e2e: setup hub-setup ## The end-to-end tests: accelerate launch, run-all, k
 	$(PYTEST) -m e2e --durations=10
 
 golden: setup ## Regenerate the nbval references in tests/goldens/ (tiny profile) after changing a notebook
-	$(TEST_ENV) $(PY) tests/goldens/make_goldens.py
+	$(TEST_ENV) $(PY) -m tools.goldens
 
 strip: setup ## Strip outputs, execution counts and machine-specific metadata from notebooks/*.ipynb
 	$(VENV)/bin/nbstripout --extra-keys "$(STRIP_KEYS)" notebooks/*.ipynb
@@ -67,46 +67,46 @@ RUN_ALL_ARGS = --profile $(PROFILE) --params "$(PARAMS)" $(if $(NOTEBOOKS),--not
 	$(if $(RESUME),--resume $(RESUME)) $(if $(filter command line environment,$(origin JOBS)),--jobs $(JOBS))
 
 run-all: setup ## Run every notebook into runs/<UTC time>-<profile>/ with a report and a gallery (see README)
-	$(PY) -m helpers.tools.run_all $(RUN_ALL_ARGS)
+	$(PY) -m tools.run_all $(RUN_ALL_ARGS)
 
 test-run-all: setup ## The run-all tests, plus a real tiny run-all of every notebook
 	$(TEST_ENV) SD_TEST_RUN_ALL=1 $(PY) -m pytest tests/test_run_all.py
 
 test-browser: setup ## Headless Chromium (installed if missing) opens a fresh tiny run's gallery: every image loads
-	$(TEST_ENV) $(PY) -m helpers.tools.browser_check
+	$(TEST_ENV) $(PY) -m tools.browser_check
 
 # Playwright drives Debian's chromium (installed if missing); screenshots and summary.json in build/ui-check/<time>/.
 test-ui: setup ## JupyterLab in a real browser: the playground clicked through, every lesson Run All and saved
-	$(PY) -m helpers.tools.ui_check
+	$(PY) -m tools.ui_check
 
 bench-run-all: setup ## run-all's overhead: its wall time against the same notebooks run as plain scripts
-	$(TEST_ENV) $(PY) -m helpers.tools.run_all.bench
+	$(TEST_ENV) $(PY) -m tools.run_all.bench
 
 # generate: PROMPTS=file (.txt, .csv, .jsonl), SEEDS=0-7 (default 0), OUT=folder (default generated/<file name>),
 # PROFILE as above, PROCESSES=N processes through accelerate (one per GPU; on a CPU they share its cores),
-# GENERATE_ARGS="--batch-size 4 ..." for any other option (python -m helpers.tools.generate --help).
+# GENERATE_ARGS="--batch-size 4 ..." for any other option (python -m tools.generate --help).
 SEEDS ?= 0
 GENERATE := $(if $(PROCESSES),$(VENV)/bin/accelerate launch --multi_gpu --num_processes $(PROCESSES) \
-	--num_machines 1 --mixed_precision no --dynamo_backend no -m,$(PY) -m) helpers.tools.generate
+	--num_machines 1 --mixed_precision no --dynamo_backend no -m,$(PY) -m) tools.generate
 
 generate: setup ## Every prompt of PROMPTS=file at SEEDS=0-7 into OUT=folder, with a manifest and a gallery (see README)
 	@test -n "$(PROMPTS)" || { echo 'make generate needs PROMPTS=<a .txt, .csv or .jsonl file>, e.g. make generate PROMPTS=prompts.txt SEEDS=0-7'; exit 2; }
 	$(GENERATE) --prompts "$(PROMPTS)" --seeds "$(SEEDS)" --profile $(PROFILE) $(if $(OUT),--out "$(OUT)") $(GENERATE_ARGS)
 
 bench-generate: setup ## Images per second of make generate with 1 and 2 processes, against a plain loop (tiny profile)
-	$(TEST_ENV) $(PY) -m helpers.tools.generate.bench
+	$(TEST_ENV) $(PY) -m tools.generate.bench
 
 # bench: PROFILE=auto|tiny|replica|gpu|cpu|mps, QUICK=1 for the small subset, BENCH_ARGS for the rest
-# (python -m helpers.tools.bench --help), e.g. BENCH_ARGS="--groups batch fast-path --reps 5".
+# (python -m tools.bench --help), e.g. BENCH_ARGS="--groups batch fast-path --reps 5".
 bench: setup ## Speed, memory and TFLOP/s of one pipeline under many settings, into runs/bench-<UTC time>-<profile>/
-	$(PY) -m helpers.tools.bench --profile $(PROFILE) $(if $(filter 1 yes true,$(QUICK)),--quick) $(BENCH_ARGS)
+	$(PY) -m tools.bench --profile $(PROFILE) $(if $(filter 1 yes true,$(QUICK)),--quick) $(BENCH_ARGS)
 
 # Colab: NOTEBOOKS="02 05" picks notebooks; the first run builds the simulated Colab into ~/.cache/sd-tutorial/colab.
 test-colab: setup ## Every notebook as a learner's first Colab session, in a simulated Colab (Python 3.13, Colab's packages)
-	$(PY) -m helpers.tools.colab_sim $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	$(PY) -m tools.colab_sim $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
-colab-refresh: setup ## Update Colab's published versions (helpers/tools/colab_sim/colab-runtime.txt) from googlecolab/backend-info
-	$(PY) -m helpers.tools.colab_sim refresh $(if $(SOURCE),--source $(SOURCE))
+colab-refresh: setup ## Update Colab's published versions (tools/colab_sim/colab-runtime.txt) from googlecolab/backend-info
+	$(PY) -m tools.colab_sim refresh $(if $(SOURCE),--source $(SOURCE))
 
 lint: setup ## ruff on the Python files and the notebooks
 	$(VENV)/bin/ruff check .
@@ -117,7 +117,7 @@ format: setup ## Fix what ruff can fix
 	$(VENV)/bin/ruff format .
 
 download: setup ## Fetch the real models once into the HF cache (MODELS="id ..."; CHECK=1: verify the cache offline)
-	$(PY) -m helpers.tools.download $(if $(CHECK),--check) $(MODELS)
+	$(PY) -m tools.download $(if $(CHECK),--check) $(MODELS)
 
 # The local Hub and the SD1.5 replica (README: "Without the Hub"). olah has its own virtual environment, because
 # its dependencies conflict with the tutorial's pins.
@@ -133,13 +133,13 @@ $(HUB_STAMP): requirements-hub.txt
 	@touch $@
 
 hub: setup hub-setup ## Serve the stand-in models as a local Hub on 127.0.0.1 and print the HF_ENDPOINT to set (HUB_ARGS=--help)
-	$(PY) -m helpers.tools.hub $(HUB_ARGS)
+	$(PY) -m tools.hub $(HUB_ARGS)
 
 test-replica: setup ## nbval of every golden on the SD1.5 replica (real size, random weights), one notebook at a time
-	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m helpers.tools.replica_nbval $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m tools.replica_nbval $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 gpu-check: setup ## On a CUDA GPU: replica build, nbval, run-all and timings at 512 px; report in docs/
-	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m helpers.tools.gpu_check
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m tools.gpu_check
 
 lab: setup ## Open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

@@ -29,7 +29,7 @@ Behind them, in rooms named for their job:
 
 - :mod:`helpers.standins`: random-weight stand-in models with the real architecture (the tiny test model, the
   SD1.5 replica, a TAESD stand-in).
-- :mod:`helpers.tools`: what the ``make`` targets run (run-all, download, the browser check); no lesson imports it.
+- :mod:`tools`: what the ``make`` targets run (run-all, download, the browser check); no lesson imports it.
 """
 
 from __future__ import annotations

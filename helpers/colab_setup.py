@@ -24,10 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from importlib.metadata import PackageNotFoundError, distributions, packages_distributions, version
 from pathlib import Path
-
-import tomllib
 
 try:
     from packaging.requirements import Requirement

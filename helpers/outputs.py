@@ -17,7 +17,7 @@ import inspect
 import json
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PIL import Image
@@ -123,7 +123,7 @@ def save_images(
     for i, image in enumerate(images):
         meta = image_metadata(pipe, inputs, i, **extra)
         meta["width"], meta["height"] = image.size
-        meta["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        meta["created"] = datetime.now(UTC).isoformat(timespec="seconds")
         png, sidecar = _exclusive(folder, _slug(prefix or meta.get("prompt") or "image"))
         info = PngInfo()
         for key, value in meta.items():

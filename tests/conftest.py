@@ -54,7 +54,7 @@ def local_hub(tmp_path, monkeypatch):
     ``local_hub.kill()`` and ``local_hub.start()`` simulate a crash and a restart on the same port. Needs
     ``.venv-hub`` (``make hub-setup``; ``make test`` makes it).
     """
-    from helpers.standins.hub import LocalHub
+    from tools.local_hub import LocalHub
 
     hub = LocalHub(workdir=tmp_path / "olah", timeout=30)
     hub.hf_home = tmp_path / "hf_home"

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT
 
 
 def read_pins(path: Path) -> dict[str, str]:

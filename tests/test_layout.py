@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from helpers.profiles import PROFILES
-from helpers.tools.run_all.cli import CPU_JOBS, check_jobs
+from tools import ROOT
+from tools.run_all.cli import CPU_JOBS, check_jobs
 
-HELPERS = Path(__file__).resolve().parent.parent / "helpers"
+HELPERS = ROOT / "helpers"
 LESSON_MODULES = sorted(p for p in HELPERS.glob("*.py") if p.name != "__init__.py")
 SUBPACKAGES = sorted(p.parent for p in HELPERS.glob("*/**/__init__.py"))
 
@@ -37,11 +38,11 @@ def test_the_package_docstring_lists_every_lesson_module_and_room():
 @pytest.mark.parametrize("path", LESSON_MODULES + sorted(HELPERS.glob("standins/*.py")), ids=lambda p: p.name)
 def test_no_lesson_module_imports_the_tools(path):
     bad = sorted(name for name in imported_modules(path) if "tools" in name.split("."))
-    assert not bad, f"{path.relative_to(HELPERS.parent)} imports {bad}: lessons must not depend on helpers.tools"
+    assert not bad, f"{path.relative_to(HELPERS.parent)} imports {bad}: lessons must not depend on tools"
 
 
 def test_importing_the_lesson_helpers_loads_none_of_the_tools():
-    code = "import sys, helpers; print(sorted(m for m in sys.modules if m.startswith('helpers.tools')))"
+    code = "import sys, helpers; print(sorted(m for m in sys.modules if m.startswith('tools')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 

@@ -4,10 +4,10 @@ They let every lesson, test and benchmark run where the real weights cannot be h
 :mod:`helpers.standins.tiny` builds the tiny test pipelines of the ``tiny`` profile;
 :mod:`helpers.standins.replica` builds Stable Diffusion 1.5 at its exact size with random weights (the ``replica``
 profile), and on the meta device for counting parameters and FLOPs without allocating;
-:mod:`helpers.standins.hub` writes stand-in repositories in the Hub's layout and serves them over HTTP (olah),
+:mod:`tools.local_hub` writes stand-in repositories in the Hub's layout and serves them over HTTP (olah),
 a local Hub for the user's download and loading code.
 :mod:`helpers.standins.tiny_autoencoder` builds a random-weight TAESD (``AutoencoderTiny``) for previews.
 
 Who may import this: the lesson modules (``helpers.loading`` finds the stand-ins here), the tools and the tests.
-It imports only the runtime pins (torch, diffusers, transformers), never :mod:`helpers.tools`.
+It imports only the runtime pins (torch, diffusers, transformers), never :mod:`tools`.
 """

@@ -44,6 +44,9 @@ SD15_SCHEDULER_CONFIG = {
     "timestep_spacing": "leading",
 }
 
+# The trained tiny models shipped in this repository (``make train-tiny`` remakes them), by what they stand in for.
+SHIPPED_MODELS = {"base": "tiny-sd", "finetuned": "tiny-openjourney", "lora": "tiny-mdjrny-lora"}
+
 BOS_TOKEN = "<|startoftext|>"
 EOS_TOKEN = "<|endoftext|>"
 
@@ -52,6 +55,11 @@ def cache_root() -> Path:
     """Where tiny models are built: ``$SD_TUTORIAL_CACHE``, else ``~/.cache/sd-tutorial``."""
     root = os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "sd-tutorial"
     return Path(root).expanduser()
+
+
+def models_root() -> Path:
+    """The folder of the shipped tiny models, in the Hub's layout (one folder per model)."""
+    return Path(__file__).resolve().parent / "models"
 
 
 def _bytes_to_unicode() -> dict[int, str]:

@@ -1,0 +1,254 @@
+"""``make train-tiny``: remake the shipped tiny models from nothing, with the recipe written down here.
+
+Stages, each saved under ``--work`` (default ``build/train-tiny/``) and skipped when already done there, so an
+interrupted run resumes where it stopped:
+
+1. ``autoencoder``: :func:`helpers.training.train_autoencoder`, then its ``scaling_factor`` measured and saved;
+2. ``base``: the UNet and the text encoder trained together on the world's captioned pictures (stands in for
+   ``stable-diffusion-v1-5/stable-diffusion-v1-5``);
+3. ``finetuned``: the base UNet fine-tuned on pictures in the ``mdjrny-v4 style`` with its trigger word, beside
+   ordinary ones (stands in for ``prompthero/openjourney``, fine-tuned from SD1.5 the same way);
+4. ``lora``: a LoRA of the same style on the base UNet (peft), as diffusers' LoRA training script makes one.
+
+Then the three models are written in the Hub's layout into ``--out`` (default ``helpers/standins/models/``), weights
+in half precision, each with a model card, and the loss curves beside them. ``make eval-tiny`` then measures
+what they learned (:mod:`tools.eval_tiny`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from helpers import training
+from helpers.standins import world
+from helpers.standins.tiny import SHIPPED_MODELS, models_root
+
+# The recipe. Changing a number here and running `make train-tiny` remakes the shipped models.
+
+
+@dataclass(frozen=True)
+class Recipe:
+    autoencoder_steps: int = 600
+    autoencoder_batch: int = 32
+    autoencoder_lr: float = 1e-3
+    base_pictures: int = 24_000  # encoded once; each is seen several times, with a fresh latent sample each time
+    base_steps: int = 4_400
+    base_batch: int = 32
+    base_lr: float = 4e-4
+    base_ema_decay: float = 0.999
+    empty_share: float = 0.1  # captions left empty, for classifier-free guidance
+    snr_gamma: float = 5.0
+    style_pictures: int = 6_000  # half in the style with its trigger word, half without (the model keeps both)
+    finetune_steps: int = 600
+    finetune_lr: float = 1e-4
+    lora_steps: int = 500
+    lora_lr: float = 1e-3
+    lora_rank: int = 8
+    seed: int = 0
+
+
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
+
+
+def _log(message: str) -> None:
+    print(f"[train-tiny {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _save_losses(path: Path, losses: list[float], seconds: float) -> None:
+    path.write_text(json.dumps({"seconds": round(seconds, 1), "losses": [round(v, 5) for v in losses]}))
+
+
+def stage_autoencoder(work: Path, recipe: Recipe):
+    from diffusers import AutoencoderKL
+
+    folder = work / "autoencoder"
+    if (folder / "config.json").exists():
+        return AutoencoderKL.from_pretrained(folder)
+    _log("autoencoder: training")
+    start = time.perf_counter()
+    vae = training.new_autoencoder(seed=recipe.seed)
+    losses = training.train_autoencoder(
+        vae,
+        steps=recipe.autoencoder_steps,
+        batch_size=recipe.autoencoder_batch,
+        lr=recipe.autoencoder_lr,
+        seed=recipe.seed,
+    )
+    factor = training.measure_scaling_factor(vae)
+    vae.register_to_config(scaling_factor=round(factor, 5))
+    _log(f"autoencoder: loss {sum(losses[-50:]) / 50:.4f}, scaling_factor {factor:.4f}")
+    vae.save_pretrained(folder)
+    _save_losses(folder / "losses.json", losses, time.perf_counter() - start)
+    return vae
+
+
+def _text_to_image(folder: Path, unet, text_encoder, tokenizer, data, steps, lr, recipe: Recipe, ema: float | None):
+    start = time.perf_counter()
+    losses = training.train_text_to_image(
+        unet,
+        text_encoder,
+        tokenizer,
+        data,
+        steps=steps,
+        batch_size=recipe.base_batch,
+        lr=lr,
+        empty_share=recipe.empty_share,
+        snr_gamma=recipe.snr_gamma,
+        ema_decay=ema,
+        seed=recipe.seed,
+    )
+    _save_losses(folder / "losses.json", losses, time.perf_counter() - start)
+    return losses
+
+
+def stage_base(work: Path, recipe: Recipe, vae):
+    from diffusers import StableDiffusionPipeline
+
+    folder = work / "base"
+    if (folder / "model_index.json").exists():
+        return StableDiffusionPipeline.from_pretrained(folder)
+    _log(f"base: encoding {recipe.base_pictures} pictures")
+    data = training.encode_pictures(vae, world.Sampler(seed=recipe.seed + 1), recipe.base_pictures)
+    tokenizer = training.world_tokenizer()
+    text_encoder = training.new_text_encoder(tokenizer, seed=recipe.seed)
+    unet = training.new_unet(seed=recipe.seed)
+    _log(f"base: training {recipe.base_steps} steps")
+    staging = work / "base.partial"
+    staging.mkdir(parents=True, exist_ok=True)
+    _text_to_image(
+        staging, unet, text_encoder, tokenizer, data, recipe.base_steps, recipe.base_lr, recipe, recipe.base_ema_decay
+    )
+    pipe = training.assemble_pipeline(vae, text_encoder, tokenizer, unet)
+    pipe.save_pretrained(staging)
+    staging.rename(folder)
+    return pipe
+
+
+def _style_data(work: Path, recipe: Recipe, vae):
+    path = work / "style-latents.pt"
+    if path.exists():
+        return training.LatentPictures(**torch.load(path))
+    _log(f"style: encoding {recipe.style_pictures} pictures")
+    data = training.encode_pictures(vae, world.Sampler(seed=recipe.seed + 2, style_share=0.5), recipe.style_pictures)
+    torch.save(asdict(data), path)
+    return data
+
+
+def stage_finetuned(work: Path, recipe: Recipe, base):
+    from diffusers import StableDiffusionPipeline
+
+    folder = work / "finetuned"
+    if (folder / "model_index.json").exists():
+        return StableDiffusionPipeline.from_pretrained(folder)
+    data = _style_data(work, recipe, base.vae)
+    unet = copy.deepcopy(base.unet)
+    base.text_encoder.requires_grad_(False)
+    _log(f"finetuned: {recipe.finetune_steps} steps")
+    staging = work / "finetuned.partial"
+    staging.mkdir(parents=True, exist_ok=True)
+    _text_to_image(
+        staging, unet, base.text_encoder, base.tokenizer, data, recipe.finetune_steps, recipe.finetune_lr, recipe, None
+    )
+    pipe = training.assemble_pipeline(base.vae, base.text_encoder, base.tokenizer, unet)
+    pipe.save_pretrained(staging)
+    staging.rename(folder)
+    return pipe
+
+
+def stage_lora(work: Path, recipe: Recipe, base) -> Path:
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    folder = work / "lora"
+    if (folder / "pytorch_lora_weights.safetensors").exists():
+        return folder
+    data = _style_data(work, recipe, base.vae)
+    unet = copy.deepcopy(base.unet).requires_grad_(False)
+    unet.add_adapter(
+        LoraConfig(
+            r=recipe.lora_rank, lora_alpha=recipe.lora_rank, init_lora_weights="gaussian", target_modules=LORA_TARGETS
+        )
+    )
+    base.text_encoder.requires_grad_(False)
+    _log(f"lora: {recipe.lora_steps} steps")
+    staging = work / "lora.partial"
+    staging.mkdir(parents=True, exist_ok=True)
+    _text_to_image(
+        staging, unet, base.text_encoder, base.tokenizer, data, recipe.lora_steps, recipe.lora_lr, recipe, None
+    )
+    StableDiffusionPipeline.save_lora_weights(
+        staging,
+        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
+        safe_serialization=True,
+    )
+    staging.rename(folder)
+    return folder
+
+
+def write_models(work: Path, out: Path, recipe: Recipe, base, finetuned, lora: Path) -> None:
+    """The shipped folders: half-precision weights in the Hub's layout, model cards, the loss curves."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, pipe, stage in (("base", base, "base"), ("finetuned", finetuned, "finetuned")):
+        target = out / SHIPPED_MODELS[name]
+        shutil.rmtree(target, ignore_errors=True)
+        half = copy.deepcopy(pipe)
+        # The UNet and the autoencoder in half precision (diffusers loads them back in float32 unless asked); the
+        # text encoder stays float32: it is small, and transformers would load it in the dtype it was saved in.
+        half.unet.to(torch.float16)
+        half.vae.to(torch.float16)
+        half.save_pretrained(target, safe_serialization=True)
+        shutil.copy(work / stage / "losses.json", target / "losses.json")
+    target = out / SHIPPED_MODELS["lora"]
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(lora / "pytorch_lora_weights.safetensors")
+    save_file({k: v.to(torch.float16) for k, v in weights.items()}, target / "pytorch_lora_weights.safetensors")
+    shutil.copy(lora / "losses.json", target / "losses.json")
+    shutil.copy(work / "autoencoder" / "losses.json", out / SHIPPED_MODELS["base"] / "vae" / "losses.json")
+    (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.train_tiny", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("build/train-tiny"), help="where stages are saved")
+    parser.add_argument("--out", type=Path, default=models_root(), help="where the shipped models are written")
+    parser.add_argument("--fresh", action="store_true", help="start from nothing, throwing away --work")
+    parser.add_argument("--quick", action="store_true", help="a few steps of each stage (checks the recipe runs)")
+    args = parser.parse_args(argv)
+    recipe = Recipe()
+    if args.quick:
+        recipe = Recipe(
+            autoencoder_steps=3, base_pictures=64, base_steps=3, base_batch=8, style_pictures=32, finetune_steps=2,
+            lora_steps=2,
+        )  # fmt: skip
+    if args.fresh:
+        shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(os.cpu_count() or 1)
+    start = time.perf_counter()
+    vae = stage_autoencoder(args.work, recipe)
+    base = stage_base(args.work, recipe, vae)
+    finetuned = stage_finetuned(args.work, recipe, base)
+    lora = stage_lora(args.work, recipe, base)
+    write_models(args.work, args.out, recipe, base, finetuned, lora)
+    minutes = (time.perf_counter() - start) / 60
+    _log(f"done in {minutes:.1f} min; the models are in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
