@@ -26,9 +26,10 @@ STRIP_KEYS := metadata.papermill metadata.widgets metadata.vscode metadata.langu
 .PHONY: hub-setup hub test-replica gpu-check
 .PHONY: test-ui
 .PHONY: test-colab colab-refresh
+.PHONY: train-tiny eval-tiny
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Create .venv with the pinned packages (again only when a pin changes)
 
@@ -66,11 +67,11 @@ PROFILE ?= auto
 RUN_ALL_ARGS = --profile $(PROFILE) --params "$(PARAMS)" $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 	$(if $(RESUME),--resume $(RESUME)) $(if $(filter command line environment,$(origin JOBS)),--jobs $(JOBS))
 
-run-all: setup ## Run every notebook into runs/<UTC time>-<profile>/ with a report and a gallery (see README)
+run-all: setup ## Run every notebook into runs/<UTC time>-<profile>/ with a report and a gallery (docs/tools.md)
 	$(PY) -m tools.run_all $(RUN_ALL_ARGS)
 
 test-run-all: setup ## The run-all tests, plus a real tiny run-all of every notebook
-	$(TEST_ENV) SD_TEST_RUN_ALL=1 $(PY) -m pytest tests/test_run_all.py
+	$(TEST_ENV) SD_TEST_RUN_ALL=1 $(PY) -m pytest tests/tools/test_run_all.py
 
 test-browser: setup ## Headless Chromium (installed if missing) opens a fresh tiny run's gallery: every image loads
 	$(TEST_ENV) $(PY) -m tools.browser_check
@@ -89,7 +90,7 @@ SEEDS ?= 0
 GENERATE := $(if $(PROCESSES),$(VENV)/bin/accelerate launch --multi_gpu --num_processes $(PROCESSES) \
 	--num_machines 1 --mixed_precision no --dynamo_backend no -m,$(PY) -m) tools.generate
 
-generate: setup ## Every prompt of PROMPTS=file at SEEDS=0-7 into OUT=folder, with a manifest and a gallery (see README)
+generate: setup ## Every prompt of PROMPTS=file at SEEDS=0-7 into OUT=folder, with a manifest and a gallery (docs/tools.md)
 	@test -n "$(PROMPTS)" || { echo 'make generate needs PROMPTS=<a .txt, .csv or .jsonl file>, e.g. make generate PROMPTS=prompts.txt SEEDS=0-7'; exit 2; }
 	$(GENERATE) --prompts "$(PROMPTS)" --seeds "$(SEEDS)" --profile $(PROFILE) $(if $(OUT),--out "$(OUT)") $(GENERATE_ARGS)
 
@@ -119,7 +120,7 @@ format: setup ## Fix what ruff can fix
 download: setup ## Fetch the real models once into the HF cache (MODELS="id ..."; CHECK=1: verify the cache offline)
 	$(PY) -m tools.download $(if $(CHECK),--check) $(MODELS)
 
-# The local Hub and the SD1.5 replica (README: "Without the Hub"). olah has its own virtual environment, because
+# The local Hub and the SD1.5 replica (docs/tools.md: the local Hub and the replica). olah has its own virtual environment, because
 # its dependencies conflict with the tutorial's pins.
 HUB_VENV  := .venv-hub
 HUB_STAMP := $(HUB_VENV)/.installed-$(shell cat requirements-hub.txt 2>/dev/null | sha256sum | cut -c1-12)
@@ -140,6 +141,14 @@ test-replica: setup ## nbval of every golden on the SD1.5 replica (real size, ra
 
 gpu-check: setup ## On a CUDA GPU: replica build, nbval, run-all and timings at 512 px; report in docs/
 	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m tools.gpu_check
+
+# The tiny models in helpers/standins/models/ (what the tiny profile loads) are trained by this recipe on the world of
+# captioned pictures (helpers/standins/world.py). Stages are kept in build/train-tiny/: an interrupted run resumes.
+train-tiny: setup ## Remake the shipped tiny models from nothing (about 90 minutes on 2 CPU cores); FRESH=1 forgets earlier stages
+	$(PY) -m tools.train_tiny $(if $(filter 1 yes true,$(FRESH)),--fresh)
+
+eval-tiny: setup ## Measure what the shipped tiny models learned: eval.json and a grid in docs/reports/tiny-model/
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(PY) -m tools.eval_tiny
 
 lab: setup ## Open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

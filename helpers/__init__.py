@@ -17,9 +17,17 @@ they read like a lesson:
 - :mod:`helpers.progress`: progress bars that a saved notebook shows finished (installed on import).
 - :mod:`helpers.playground`: ``Playground``, widgets to change the settings and generate with a click.
 - :mod:`helpers.timing`: warm-up, repeated timing, medians and spread, the denoising loop's it/s.
+- :mod:`helpers.settings`: the one mechanism behind the memory and speed settings: a registry of named settings,
+  each applied, undone and able to say why it cannot run here.
 - :mod:`helpers.speed`: speed settings (precision, attention, channels_last, fused QKV, torch.compile, TAESD)
   applied and undone by name, and measured.
+- :mod:`helpers.hardware`: what this machine can do fast (half formats, bfloat16, a compiler for torch.compile).
+- :mod:`helpers.speed_report`: speed-ups, tables and charts of speed measurements.
 - :mod:`helpers.flops`: FLOPs counted by PyTorch on the meta device, and the share of a GPU's peak.
+- :mod:`helpers.checks`: the one range check of counts, sizes and scales; its messages name a value that works.
+- :mod:`helpers.tables`: Markdown tables from rows, for the lessons' tables and the tools' reports.
+- :mod:`helpers.training`: the pieces that train a tiny text-to-image model from nothing, as diffusers' training
+  examples do (lesson 08, and ``make train-tiny`` for the shipped tiny models).
 
 One file beside them is run, not imported, by the notebooks' setup cell in Colab, before the packages are there:
 
@@ -27,8 +35,8 @@ One file beside them is run, not imported, by the notebooks' setup cell in Colab
 
 Behind them, in rooms named for their job:
 
-- :mod:`helpers.standins`: random-weight stand-in models with the real architecture (the tiny test model, the
-  SD1.5 replica, a TAESD stand-in).
+- :mod:`helpers.standins`: stand-in models: the tiny models trained here on a world of captioned pictures (and
+  that world), a random-weight replica of SD1.5's architecture, a TAESD stand-in.
 - :mod:`tools`: what the ``make`` targets run (run-all, download, the browser check); no lesson imports it.
 """
 
@@ -56,88 +64,57 @@ logging.getLogger("transformers.utils.import_utils").addFilter(_DropTorchvisionF
 for _message in ("__array__ implementation doesn't accept a copy keyword", "__array_wrap__ must accept context"):
     warnings.filterwarnings("ignore", message=_message, category=DeprecationWarning)
 
-from .charts import bar_chart, figure_to_image  # noqa: E402
+from .charts import bar_chart  # noqa: E402
 from .compare import (  # noqa: E402
     NOT_FOR_SD15,
-    Run,
     compare_schedulers,
     difference_image,
     image_difference,
     nearest_image,
     runs_table,
     time_batch_sizes,
-    timed_run,
 )
 from .components import components_table, half_precision_check, pipeline_components  # noqa: E402
-from .flops import peak_tflops, pipeline_flops, tflops_per_second, unet_step_flops, vae_decode_flops  # noqa: E402
+from .flops import peak_tflops, pipeline_flops  # noqa: E402
 from .grid import grid_shape, image_grid, labelled_grid  # noqa: E402
 from .inputs import generation_settings, get_inputs  # noqa: E402
-from .loading import ModelNotAvailableError, NoSafetensorsError, from_pretrained_call, load_pipeline  # noqa: E402
-from .measure import Measurement, measure  # noqa: E402
-from .memory import (  # noqa: E402
-    MEMORY_SETTINGS,
-    attention_processors,
-    compare_memory_settings,
-    memory_setting,
-    memory_settings_table,
-)
-from .outputs import image_metadata, read_metadata, save_images  # noqa: E402
-from .profiles import (  # noqa: E402
-    PROFILES,
-    Profile,
-    activate_profile,
-    available_profiles,
-    check_gpu,
-    current_profile,
-    detect_device,
-    resolve_profile,
-)
+from .loading import from_pretrained_call, load_pipeline  # noqa: E402
+from .measure import measure  # noqa: E402
+from .memory import MEMORY_SETTINGS, attention_processors, compare_memory_settings, memory_settings_table  # noqa: E402
+from .outputs import image_saver, read_metadata, save_images  # noqa: E402
+from .profiles import activate_profile, check_gpu  # noqa: E402
 from .progress import use_notebook_progress_bars  # noqa: E402
-from .schedulers import list_schedulers, set_scheduler, usable_schedulers  # noqa: E402
+from .schedulers import list_schedulers, set_scheduler  # noqa: E402
 from .speed import (  # noqa: E402
     SPEED_SETTINGS,
     compare_speed_settings,
     fast_path_settings,
-    load_tiny_autoencoder,
     other_precisions,
-    speed_chart,
     speed_settings,
     speed_settings_table,
-    speed_table,
-    speedups,
 )
-from .timing import Timing, time_pipeline  # noqa: E402
+from .speed_report import speed_chart, speed_table  # noqa: E402
 
 use_notebook_progress_bars()
 
+# Exactly the names the notebooks import, sorted (tests/lessons/test_exports.py checks it, as diffusers'
+# utils/check_inits.py does). Tools and tests import anything else from its module: ``from helpers.loading import
+# ModelNotAvailableError``.
 __all__ = [
     "MEMORY_SETTINGS",
     "NOT_FOR_SD15",
-    "PROFILES",
     "Playground",
-    "Measurement",
-    "ModelNotAvailableError",
-    "NOT_FOR_SD15",
-    "NoSafetensorsError",
-    "PROFILES",
-    "Profile",
-    "Run",
     "SPEED_SETTINGS",
-    "Timing",
     "activate_profile",
     "attention_processors",
-    "available_profiles",
     "bar_chart",
     "check_gpu",
     "compare_memory_settings",
     "compare_schedulers",
     "compare_speed_settings",
     "components_table",
-    "current_profile",
-    "detect_device",
     "difference_image",
     "fast_path_settings",
-    "figure_to_image",
     "from_pretrained_call",
     "generation_settings",
     "get_inputs",
@@ -145,21 +122,18 @@ __all__ = [
     "half_precision_check",
     "image_difference",
     "image_grid",
-    "image_metadata",
+    "image_saver",
     "labelled_grid",
     "list_schedulers",
     "load_pipeline",
-    "load_tiny_autoencoder",
     "measure",
-    "memory_setting",
     "memory_settings_table",
     "nearest_image",
+    "other_precisions",
     "peak_tflops",
     "pipeline_components",
-    "other_precisions",
     "pipeline_flops",
     "read_metadata",
-    "resolve_profile",
     "runs_table",
     "save_images",
     "set_scheduler",
@@ -167,14 +141,7 @@ __all__ = [
     "speed_settings",
     "speed_settings_table",
     "speed_table",
-    "speedups",
-    "tflops_per_second",
     "time_batch_sizes",
-    "time_pipeline",
-    "timed_run",
-    "unet_step_flops",
-    "usable_schedulers",
-    "vae_decode_flops",
 ]
 
 

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from .hardware import execution_device
 from .inputs import get_inputs
 from .measure import Measurement, measure
 from .schedulers import set_scheduler, usable_schedulers
+from .tables import markdown_table
 
 # Listed as compatible with SD 1.5's scheduler, but not meant for it: left out of comparisons unless asked for.
 NOT_FOR_SD15 = {
@@ -78,7 +80,7 @@ def warm_up(pipe, **input_kwargs) -> None:
 
 def timed_run(pipe, label: str, inputs: dict, device=None) -> Run:
     """``pipe(**inputs)`` inside :func:`helpers.measure`; ``device`` defaults to where the pipeline computes."""
-    device = getattr(pipe, "_execution_device", pipe.device) if device is None else device
+    device = execution_device(pipe) if device is None else device
     with quiet(pipe), measure(label, device) as m:
         images = pipe(**inputs).images
     return Run(label, images, m, inputs)
@@ -151,19 +153,25 @@ def runs_table(runs: Sequence[Run]) -> str:
     """A Markdown table of runs: images, total seconds, seconds per image, peak memory (and what kind).
 
     Example:
-        >>> print(runs_table(runs).splitlines()[0])
+        >>> run = Run("batch 2", [Image.new("RGB", (64, 64))] * 2, Measurement("batch 2", "cpu", 1.5, 300 * 2**20))
+        >>> print(runs_table([run]))
         | setting | images | seconds | s / image | peak MiB | memory measured |
+        | --- | ---: | ---: | ---: | ---: | --- |
+        | batch 2 | 2 | 1.50 | 0.750 | 300 | process RSS |
     """
-    lines = [
-        "| setting | images | seconds | s / image | peak MiB | memory measured |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for run in runs:
-        lines.append(
-            f"| {run.label} | {len(run.images)} | {run.seconds:.2f} | {run.seconds_per_image:.3f} "
-            f"| {run.peak_mib:,.0f} | {run.measurement.memory_kind} |"
+    columns = ["setting", "images", "seconds", "s / image", "peak MiB", "memory measured"]
+    rows = [
+        (
+            run.label,
+            len(run.images),
+            f"{run.seconds:.2f}",
+            f"{run.seconds_per_image:.3f}",
+            f"{run.peak_mib:,.0f}",
+            run.measurement.memory_kind,
         )
-    return "\n".join(lines)
+        for run in runs
+    ]
+    return markdown_table(rows, columns, right=set(columns) - {"setting", "memory measured"})
 
 
 def image_difference(a: Image.Image, b: Image.Image) -> float:

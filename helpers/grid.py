@@ -16,11 +16,12 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .checks import check_count
+
 
 def _check_grid(imgs: Sequence[Image.Image], rows: int, cols: int) -> None:
-    for name, value in (("rows", rows), ("cols", cols)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {name}={value!r}")
+    check_count("rows", rows)
+    check_count("cols", cols)
     if len(imgs) == 0:
         raise ValueError("imgs is empty: pass at least one image, e.g. image_grid(pipe(**inputs).images, 2, 4)")
     if len(imgs) > rows * cols:
@@ -43,10 +44,9 @@ def grid_shape(n: int, max_cols: int | None = None) -> tuple[int, int]:
         >>> grid_shape(8), grid_shape(16), grid_shape(2)
         ((2, 4), (4, 4), (1, 2))
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1 (the number of images), got n={n!r}")
-    if max_cols is not None and (isinstance(max_cols, bool) or not isinstance(max_cols, int) or max_cols < 1):
-        raise ValueError(f"max_cols must be an integer >= 1 or None, got max_cols={max_cols!r}")
+    check_count("n", n, about="the number of images")
+    if max_cols is not None:
+        check_count("max_cols", max_cols, about="or None")
     cols = next(c for c in range(1, n + 1) if n % c == 0 and c * c >= n)
     if max_cols is not None and cols > max_cols:
         cols = max_cols
@@ -85,8 +85,7 @@ def labelled_grid(
     """
     if len(labels) != len(imgs):
         raise ValueError(f"need one label per image, got {len(labels)} labels for {len(imgs)} images")
-    if not isinstance(cols, int) or isinstance(cols, bool) or cols < 1:
-        raise ValueError(f"cols must be an integer >= 1, got cols={cols!r}")
+    check_count("cols", cols)
     rows = -(-len(imgs) // cols) if rows is None else rows
     _check_grid(imgs, rows, cols)
     w, h = imgs[0].size

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from .checks import check_count, check_size
 from .profiles import DEFAULT_PROMPT, current_profile
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
 
 
 def get_inputs(
@@ -54,18 +50,13 @@ def get_inputs(
         >>> get_inputs(batch_size=8)["prompt"][0]
         'portrait photo of a old warrior chief'
     """
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
+    check_count("batch_size", batch_size)
+    check_count("seed", seed, minimum=0)
     if num_inference_steps is not None:
-        _check_int("num_inference_steps", num_inference_steps, 1)
+        check_count("num_inference_steps", num_inference_steps)
     for name, value in (("height", height), ("width", width)):
         if value is not None:
-            _check_int(name, value, 8)
-            if value % 8:
-                raise ValueError(
-                    f"{name} must be a multiple of 8 (the VAE shrinks images 8 times), got {name}={value}; "
-                    f"use {value // 8 * 8} or {value // 8 * 8 + 8}"
-                )
+            check_size(name, value)
     for name, value in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{name} must be one string (it is repeated batch_size times), got {name}={value!r}")

@@ -85,7 +85,7 @@ def has_variant(folder: str | Path, variant: str) -> bool:
     return any(Path(folder).glob(f"*/*.{variant}.safetensors"))
 
 
-def load_kwargs(profile: Profile, kind: str, where: str, dtype: torch.dtype) -> dict:
+def load_kwargs(kind: str, where: str, dtype: torch.dtype) -> dict:
     """The keyword arguments for ``from_pretrained``. The safety checker is never switched off here."""
     kwargs = {"dtype": dtype, "use_safetensors": True}
     # Half-precision files are half the download; the Hub's SD1.5 repo has them as the "fp16" variant.
@@ -156,7 +156,7 @@ variant="fp16", use_safetensors=True).to("cuda")
     """
     prof = current_profile() if profile is None else resolve_profile(profile)
     where, kind = resolve_model(model_id, prof)
-    kwargs = load_kwargs(prof, kind, where, prof.dtype if dtype is None else dtype)
+    kwargs = load_kwargs(kind, where, prof.dtype if dtype is None else dtype)
     args = [f'"{where}"', f"dtype={kwargs['dtype']}"]
     args += [f'variant="{kwargs["variant"]}"'] if "variant" in kwargs else []
     args += [f"use_safetensors={kwargs['use_safetensors']}"]
@@ -201,7 +201,32 @@ def load_pipeline(
     where, kind = resolve_model(model_id, prof)
     dtype = prof.dtype if dtype is None else dtype
     device = prof.device if device is None else device
-    kwargs = {**load_kwargs(prof, kind, where, dtype), **from_pretrained_kwargs}
+    kwargs = {**load_kwargs(kind, where, dtype), **from_pretrained_kwargs}
 
     pipe = fetch(pipeline_class.from_pretrained, where, kind, kwargs)
     return pipe.to(device)
+
+
+def load_tiny_autoencoder(
+    dtype: torch.dtype = torch.float32, device="cpu", *, real_weights: bool | None = None, levels: int = 4
+):
+    """TAESD (diffusers' ``AutoencoderTiny``): the Hub's ``madebyollin/taesd`` with real weights, else a stand-in.
+
+    Args:
+        real_weights: True loads from the Hub (or its cache); False builds the random-weight stand-in of the same
+            architecture (:mod:`helpers.standins.tiny_autoencoder`); None follows the active profile.
+        levels: for the stand-in, the resolution levels of the VAE it replaces (4 for SD1.5 and the tiny model).
+
+    Example:
+        >>> type(load_tiny_autoencoder(real_weights=False)).__name__
+        'AutoencoderTiny'
+    """
+    from .standins.tiny_autoencoder import HUB_ID, random_tiny_autoencoder
+
+    if real_weights is None:
+        real_weights = current_profile().real_weights
+    if not real_weights:
+        return random_tiny_autoencoder(device=device, dtype=dtype, levels=levels)
+    from diffusers import AutoencoderTiny
+
+    return fetch(AutoencoderTiny.from_pretrained, HUB_ID, "hub", {"dtype": dtype, "use_safetensors": True}).to(device)

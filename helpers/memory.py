@@ -1,7 +1,8 @@
 """Memory settings of a pipeline: apply one by name, undo it afterwards, and measure each on the same batch.
 
 The settings are the ones the diffusers docs offer for Stable Diffusion 1.5, spelled the diffusers 0.42 way
-(``pipe.vae.enable_slicing()``; older tutorials write ``pipe.enable_vae_slicing()``, which is gone).
+(``pipe.vae.enable_slicing()``; older tutorials write ``pipe.enable_vae_slicing()``, which is gone). They form a
+:class:`helpers.settings.Settings` registry, the same kind as the speed settings of :mod:`helpers.speed`.
 
 Example:
     >>> with memory_setting(pipe, "attention slicing"):
@@ -13,69 +14,64 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator, Sequence
 
-from .compare import Run, timed_run, warm_up
+from .compare import timed_run, warm_up
 from .inputs import get_inputs
+from .settings import Comparison, Setting, Settings
 
 
-@dataclass(frozen=True)
-class MemorySetting:
-    """A named memory setting: the line a learner writes, and how to apply and undo it."""
+def _offload(name: str, method: str) -> Setting:
+    """``pipe.<method>()``, a CPU offload: the weights wait in main memory and visit the accelerator to run."""
 
-    code: str
-    apply: Callable
-    undo: Callable
-    needs_accelerator: bool = False
+    def apply(pipe):
+        device = pipe.device
+        getattr(pipe, method)(device=device)
+        return device
 
+    def undo(pipe, device) -> None:
+        pipe.remove_all_hooks()
+        pipe.to(device)
 
-def _nothing(pipe, device) -> None:
-    pass
+    def why_unavailable(pipe) -> str | None:
+        if pipe.device.type != "cpu":
+            return None
+        return (
+            f"{name} keeps the weights in main memory and moves them to an accelerator only while they are used; "
+            f"this pipeline is on the CPU, where everything already lives in main memory, and diffusers refuses it "
+            f"without an accelerator"
+        )
 
-
-def _undo_offload(pipe, device) -> None:
-    pipe.remove_all_hooks()
-    pipe.to(device)
-
-
-MEMORY_SETTINGS: dict[str, MemorySetting] = {
-    "baseline": MemorySetting("# nothing: every model on the device, all at once", _nothing, _nothing),
-    "attention slicing": MemorySetting(
-        "pipe.enable_attention_slicing()",
-        lambda pipe, device: pipe.enable_attention_slicing(),
-        lambda pipe, device: pipe.disable_attention_slicing(),
-    ),
-    "VAE slicing": MemorySetting(
-        "pipe.vae.enable_slicing()",
-        lambda pipe, device: pipe.vae.enable_slicing(),
-        lambda pipe, device: pipe.vae.disable_slicing(),
-    ),
-    "VAE tiling": MemorySetting(
-        "pipe.vae.enable_tiling()",
-        lambda pipe, device: pipe.vae.enable_tiling(),
-        lambda pipe, device: pipe.vae.disable_tiling(),
-    ),
-    "model CPU offload": MemorySetting(
-        "pipe.enable_model_cpu_offload()",
-        lambda pipe, device: pipe.enable_model_cpu_offload(device=device),
-        _undo_offload,
-        needs_accelerator=True,
-    ),
-    "sequential CPU offload": MemorySetting(
-        "pipe.enable_sequential_cpu_offload()",
-        lambda pipe, device: pipe.enable_sequential_cpu_offload(device=device),
-        _undo_offload,
-        needs_accelerator=True,
-    ),
-}
+    return Setting(name, f"pipe.{method}()", apply, undo, why_unavailable)
 
 
-def _check_name(name: str) -> MemorySetting:
-    if name not in MEMORY_SETTINGS:
-        raise ValueError(f"Unknown memory setting name={name!r}; use one of {list(MEMORY_SETTINGS)}")
-    return MEMORY_SETTINGS[name]
+MEMORY_SETTINGS = Settings(
+    "memory",
+    [
+        Setting.baseline("# nothing: every model on the device, all at once"),
+        Setting.toggle(
+            "attention slicing",
+            "pipe.enable_attention_slicing()",
+            lambda pipe: pipe.enable_attention_slicing(),
+            lambda pipe: pipe.disable_attention_slicing(),
+        ),
+        Setting.toggle(
+            "VAE slicing",
+            "pipe.vae.enable_slicing()",
+            lambda pipe: pipe.vae.enable_slicing(),
+            lambda pipe: pipe.vae.disable_slicing(),
+        ),
+        Setting.toggle(
+            "VAE tiling",
+            "pipe.vae.enable_tiling()",
+            lambda pipe: pipe.vae.enable_tiling(),
+            lambda pipe: pipe.vae.disable_tiling(),
+        ),
+        _offload("model CPU offload", "enable_model_cpu_offload"),
+        _offload("sequential CPU offload", "enable_sequential_cpu_offload"),
+    ],
+)
 
 
 def memory_settings_table() -> str:
@@ -85,45 +81,29 @@ def memory_settings_table() -> str:
         >>> memory_settings_table().splitlines()[3]
         '| attention slicing | `pipe.enable_attention_slicing()` |'
     """
-    rows = [f"| {name} | `{setting.code}` |" for name, setting in MEMORY_SETTINGS.items()]
-    return "\n".join(["| setting | code |", "| --- | --- |", *rows])
+    return MEMORY_SETTINGS.table()
 
 
 def why_unavailable(pipe, name: str) -> str | None:
-    """Why setting ``name`` cannot run on this pipeline's device, or None if it can.
+    """Why memory setting ``name`` cannot run on this pipeline's device, or None if it can.
 
     Example:
         >>> why_unavailable(pipe, "model CPU offload")  # a pipeline on the CPU
         'model CPU offload keeps the weights in main memory and moves them to an accelerator only while they are...'
     """
-    setting = _check_name(name)
-    if setting.needs_accelerator and pipe.device.type == "cpu":
-        return (
-            f"{name} keeps the weights in main memory and moves them to an accelerator only while they are used; "
-            f"this pipeline is on the CPU, where everything already lives in main memory, and diffusers refuses it "
-            f"without an accelerator"
-        )
-    return None
+    return MEMORY_SETTINGS.why_unavailable(pipe, name)
 
 
-@contextmanager
-def memory_setting(pipe, name: str) -> Iterator[MemorySetting]:
+@contextlib.contextmanager
+def memory_setting(pipe, name: str) -> Iterator[Setting]:
     """Apply the memory setting ``name`` inside the block and undo it afterwards, even if the block fails.
 
     Raises:
         ValueError: an unknown name.
         RuntimeError: a setting that this device cannot use (see :func:`why_unavailable`).
     """
-    setting = _check_name(name)
-    reason = why_unavailable(pipe, name)
-    if reason is not None:
-        raise RuntimeError(f"Cannot apply {name!r}: {reason}")
-    device = pipe.device
-    setting.apply(pipe, device)
-    try:
-        yield setting
-    finally:
-        setting.undo(pipe, device)
+    with MEMORY_SETTINGS.applied(pipe, name):
+        yield MEMORY_SETTINGS[name]
 
 
 def attention_processors(pipe) -> list[str]:
@@ -133,7 +113,7 @@ def attention_processors(pipe) -> list[str]:
 
 def compare_memory_settings(
     pipe, names: Sequence[str] | None = None, *, warmup: bool = True, **input_kwargs
-) -> tuple[list[Run], dict[str, str]]:
+) -> Comparison:
     """Generate the same batch under each memory setting in turn; return the runs and the settings skipped.
 
     Args:
@@ -150,20 +130,10 @@ def compare_memory_settings(
         >>> [r.label for r in runs], skipped
         (['baseline', 'VAE slicing'], {})
     """
-    names = list(MEMORY_SETTINGS) if names is None else names
-    if isinstance(names, str) or not names:
-        raise ValueError(f"names must be a non-empty list of setting names, got names={names!r}")
-    for name in names:
-        _check_name(name)
-    device = pipe.device
-    if warmup:
-        warm_up(pipe, **input_kwargs)
-    runs, skipped = [], {}
-    for name in names:
-        reason = why_unavailable(pipe, name)
-        if reason is not None:
-            skipped[name] = reason
-            continue
-        with memory_setting(pipe, name):
-            runs.append(timed_run(pipe, name, get_inputs(**input_kwargs), device=device))
-    return runs, skipped
+    device = pipe.device  # where the memory is measured, also while an offload keeps the weights elsewhere
+    return MEMORY_SETTINGS.compare(
+        pipe,
+        list(MEMORY_SETTINGS) if names is None else names,
+        lambda label, _: timed_run(pipe, label, get_inputs(**input_kwargs), device=device),
+        warm_up=(lambda: warm_up(pipe, **input_kwargs)) if warmup else None,
+    )

@@ -2,13 +2,17 @@
 
 Each PNG carries its prompt, negative prompt, seed, steps, guidance scale, scheduler, model and size as PNG
 text metadata, and gets a JSON sidecar with the same facts. Nothing is ever overwritten: a name that is taken
-gets the next free number.
+gets the next free number. A lesson binds the folder, its pipeline and its name once with :func:`image_saver`,
+then saves each picture with ``save(images, inputs)``.
 
 Example:
     >>> inputs = get_inputs(batch_size=2)
     >>> images = pipe(**inputs).images
     >>> [p.name for p in save_images(images, "out", pipe=pipe, inputs=inputs, prefix="chief")]  # doctest: +SKIP
     ['chief-0000.png', 'chief-0001.png']
+    >>> save = image_saver("out", pipe, notebook="02_text_to_image")  # doctest: +SKIP
+    >>> [p.name for p in save(images, inputs, prefix="chief")]  # doctest: +SKIP
+    ['chief-0002.png', 'chief-0003.png']
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from matplotlib.figure import Figure
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from .standins.tiny import KINDS, cache_root
+from .standins.tiny import KINDS, models_root
 
 METADATA_KEYS = (
     "prompt",
@@ -42,8 +47,9 @@ def model_name(pipe) -> str:
     """A readable name for the pipeline's model: its Hub id or folder, or ``tiny:base`` for a tiny test model."""
     where = str(getattr(pipe, "name_or_path", "") or pipe.config.get("_name_or_path", ""))
     path = Path(where)
-    if path.parent.parent == cache_root() and path.name in KINDS:
-        return f"tiny:{path.name}"
+    for kind, about in KINDS.items():
+        if path == models_root() / about["folder"]:
+            return f"tiny:{kind}"
     return where
 
 
@@ -95,7 +101,7 @@ def _exclusive(folder: Path, stem: str) -> tuple[Path, Path]:
 
 
 def save_images(
-    images: Sequence[Image.Image],
+    images: Sequence[Image.Image] | Image.Image | Figure,
     output_dir: str | Path | None,
     *,
     pipe=None,
@@ -106,7 +112,8 @@ def save_images(
     """Save each image as PNG with its metadata, plus a JSON sidecar. Returns the PNG paths.
 
     Args:
-        images: what ``pipe(...).images`` returned.
+        images: what ``pipe(...).images`` returned, one picture, or a chart (a matplotlib figure, saved as the
+            picture it shows).
         output_dir: the folder (made if missing); None saves nothing and returns ``[]``, so notebooks can call
             this unconditionally and save only when asked to.
         pipe, inputs: the pipeline and the arguments it was called with; the metadata is read from them.
@@ -115,6 +122,10 @@ def save_images(
     """
     if output_dir is None:
         return []
+    if isinstance(images, Figure):
+        from .charts import figure_to_image
+
+        images = figure_to_image(images)
     if isinstance(images, Image.Image):
         images = [images]
     folder = Path(output_dir).expanduser()
@@ -134,6 +145,37 @@ def save_images(
             json.dump({"file": png.name, **meta}, f, indent=2)
         saved.append(png)
     return saved
+
+
+def image_saver(output_dir: str | Path | None, pipe=None, **metadata) -> Callable[..., list[Path]]:
+    """:func:`save_images` with the folder, the pipeline and this notebook's metadata bound once.
+
+    Returns ``save(images, inputs=None, *, pipe=None, prefix=None, **extra)``, which saves like
+    ``save_images(images, output_dir, pipe=pipe, inputs=inputs, prefix=prefix, **metadata, **extra)`` and returns
+    the PNG paths; like it, it saves nothing when ``output_dir`` is None and never overwrites a file. The
+    pipeline's scheduler and model are recorded with the ``inputs`` it was called with: a picture saved without
+    them (a grid of several settings, a chart) carries only ``prefix``, ``metadata`` and ``extra``.
+
+    Args:
+        output_dir: the folder (made on the first save); None: ``save`` saves nothing and returns ``[]``.
+        pipe: the pipeline that makes the pictures; ``save(..., pipe=other)`` names another for one call.
+        **metadata: facts for every picture, e.g. ``notebook="02_text_to_image"``; ``extra`` overrides them.
+
+    Example:
+        >>> save = image_saver("out", pipe, notebook="02_text_to_image")  # doctest: +SKIP
+        >>> save(pipe(**inputs).images, inputs)  # doctest: +SKIP
+        [PosixPath('out/portrait-photo-of-a-old-warrior-chief-0000.png')]
+        >>> save(chart, prefix="speed-chart", content="seconds per picture")  # doctest: +SKIP
+        [PosixPath('out/speed-chart-0000.png')]
+    """
+    bound_pipe = pipe
+
+    def save(images, inputs: dict | None = None, *, pipe=None, prefix: str | None = None, **extra) -> list[Path]:
+        """Save ``images`` made from ``inputs`` (none for a grid or a chart); returns the PNG paths."""
+        maker = pipe if pipe is not None else (bound_pipe if inputs is not None else None)
+        return save_images(images, output_dir, pipe=maker, inputs=inputs, prefix=prefix, **{**metadata, **extra})
+
+    return save
 
 
 def read_metadata(path: str | Path) -> dict:

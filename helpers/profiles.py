@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -41,9 +41,8 @@ class Profile:
     num_inference_steps: int  # with the default PNDM scheduler
     fast_steps: int  # with DPMSolverMultistepScheduler, which needs fewer steps
     batch_sizes: tuple[int, ...]  # the small and the large batch the notebooks use
-    real_weights: bool  # False: pictures are noise from a random-weight test model
+    real_weights: bool  # False: a stand-in (the tiny model trained here, or the random-weight replica)
     description: str
-    extra: dict = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
@@ -56,85 +55,48 @@ class Profile:
         return self.batch_sizes[-1]
 
 
-PROFILES: dict[str, Profile] = {
-    "gpu": Profile(
-        name="gpu",
-        device="cuda",
-        dtype=torch.float16,
-        base_model=BASE_MODEL,
-        finetuned_model=FINETUNED_MODEL,
-        height=512,
-        width=512,
-        num_inference_steps=50,
-        fast_steps=20,
-        batch_sizes=(8, 16),
-        real_weights=True,
-        description="NVIDIA GPU: the real model in half precision",
-    ),
-    "mps": Profile(
-        name="mps",
-        device="mps",
-        # fp16 produced black images and crashes on M1 (diffusers issue #4480): fp32 is the safe choice.
-        dtype=torch.float32,
-        base_model=BASE_MODEL,
-        finetuned_model=FINETUNED_MODEL,
-        height=512,
-        width=512,
-        num_inference_steps=50,
-        fast_steps=20,
-        batch_sizes=(2, 4),
-        real_weights=True,
-        description="Apple GPU: the real model in full precision, smaller batches",
-    ),
-    "cpu": Profile(
-        name="cpu",
-        device="cpu",
-        dtype=torch.float32,
-        base_model=BASE_MODEL,
-        finetuned_model=FINETUNED_MODEL,
-        height=512,
-        width=512,
-        num_inference_steps=20,
-        fast_steps=10,
-        batch_sizes=(2, 4),
-        real_weights=True,
-        description="CPU: the real model in full precision; slow (minutes per image) but real",
-    ),
-    "tiny": Profile(
-        name="tiny",
-        device="cpu",
-        dtype=torch.float32,
-        base_model="tiny:base",
-        finetuned_model="tiny:finetuned",
-        height=64,
-        width=64,
-        num_inference_steps=10,
-        fast_steps=5,
-        batch_sizes=(8, 16),
-        real_weights=False,
-        description="tiny random-weight test model on CPU: runs anywhere in seconds, pictures are noise",
-    ),
-    # SD1.5's exact architecture with random weights (helpers.standins.replica), for GPU machines without the Hub:
-    # everything of the gpu profile, pictures excepted. Without CUDA, resolve_profile gives REPLICA_CPU instead.
-    "replica": Profile(
-        name="replica",
-        device="cuda",
-        dtype=torch.float16,
-        base_model="replica:base",
-        finetuned_model="replica:finetuned",
-        height=512,
-        width=512,
-        num_inference_steps=50,
-        fast_steps=20,
-        batch_sizes=(8, 16),
-        real_weights=False,
-        description="SD1.5 replica (real architecture, random weights) on the GPU, as gpu; pictures are noise",
-    ),
-}
+# The real model on an NVIDIA GPU; every other profile says how it differs from this one.
+GPU = Profile(
+    name="gpu",
+    device="cuda",
+    dtype=torch.float16,
+    base_model=BASE_MODEL,
+    finetuned_model=FINETUNED_MODEL,
+    height=512,
+    width=512,
+    num_inference_steps=50,
+    fast_steps=20,
+    batch_sizes=(8, 16),
+    real_weights=True,
+    description="NVIDIA GPU: the real model in half precision",
+)
+
+# fp16 produced black images and crashes on M1 (diffusers issue #4480): fp32 is the safe choice.
+MPS = replace(
+    GPU, name="mps", device="mps", dtype=torch.float32, batch_sizes=(2, 4),
+    description="Apple GPU: the real model in full precision, smaller batches",
+)  # fmt: skip
+CPU = replace(
+    GPU, name="cpu", device="cpu", dtype=torch.float32, num_inference_steps=20, fast_steps=10, batch_sizes=(2, 4),
+    description="CPU: the real model in full precision; slow (minutes per image) but real",
+)  # fmt: skip
+TINY = replace(
+    GPU, name="tiny", device="cpu", dtype=torch.float32, base_model="tiny:base", finetuned_model="tiny:finetuned",
+    height=64, width=64, num_inference_steps=10, fast_steps=5, real_weights=False,
+    description="tiny model trained here on a toy world, on CPU: runs anywhere in seconds, pictures of that world",
+)  # fmt: skip
+# SD1.5's exact architecture with random weights (helpers.standins.replica), for GPU machines without the Hub:
+# everything of the gpu profile, pictures excepted. Without CUDA, resolve_profile gives REPLICA_CPU instead.
+REPLICA = replace(
+    GPU, name="replica", base_model="replica:base", finetuned_model="replica:finetuned", real_weights=False,
+    description="SD1.5 replica (real architecture, random weights) on the GPU, as gpu; pictures are noise",
+)  # fmt: skip
+
+PROFILES: dict[str, Profile] = {profile.name: profile for profile in (GPU, MPS, CPU, TINY, REPLICA)}
 
 # The replica profile on a machine without CUDA: the real architecture at 64 px, one step, the cpu profile's batches.
 REPLICA_CPU = replace(
-    PROFILES["replica"],
+    REPLICA,
     device="cpu",
     dtype=torch.float32,
     height=64,
@@ -145,7 +107,7 @@ REPLICA_CPU = replace(
     # every batched code path that one of 16 does (the goldens check nothing that depends on the batch size).
     num_inference_steps=1,
     fast_steps=1,
-    batch_sizes=PROFILES["cpu"].batch_sizes,
+    batch_sizes=CPU.batch_sizes,
     description="SD1.5 replica (real architecture, random weights) on the CPU, 64 px, 1 step, batches of 2 and 4; "
     "pictures are noise",
 )
@@ -155,8 +117,8 @@ _banner_shown = False
 
 TINY_BANNER = """\
 ================================================================================
- No GPU found: running the TINY TEST MODEL (profile "tiny").
- Its weights are random, so every picture below is coloured noise, not art.
+ No GPU found: running the TINY MODEL (profile "tiny"), trained on a CPU on a
+ toy world of coloured shapes: its 64 x 64 pictures show that world, not art.
  Everything else (the code, the seeds, the grids, the timings) is real.
  To get real images: in Colab choose Runtime > Change runtime type > GPU;
  on your own machine run with a CUDA GPU, or set SD_PROFILE=cpu (slow).
@@ -170,8 +132,8 @@ REPLICA_BANNER = """\
 ================================================================================"""
 
 
-def noise_banner(profile: Profile) -> str | None:
-    """What a run must say first when its pictures are noise (tiny or replica profile); None for real weights."""
+def standin_banner(profile: Profile) -> str | None:
+    """What a run must say first when a stand-in makes its pictures (tiny or replica profile); None for real weights."""
     if profile.real_weights:
         return None
     return REPLICA_BANNER if profile.name == "replica" else TINY_BANNER
@@ -291,7 +253,7 @@ def check_gpu() -> str:
     else:
         message = (
             "No GPU found. In Colab: Runtime > Change runtime type > T4 GPU, then run the notebook again. "
-            'Without a GPU, profile "auto" runs the tiny test model (its pictures are noise).'
+            'Without a GPU, profile "auto" runs the tiny model (small pictures of a toy world).'
         )
     print(message)
     return message

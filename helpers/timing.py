@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from .checks import check_count
 from .compare import quiet, timed_run
 from .inputs import get_inputs
 from .measure import device_type, synchronize
@@ -133,11 +134,6 @@ class Timing:
         )
 
 
-def _check_count(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}, got {name}={value!r}")
-
-
 def time_pipeline(
     pipe,
     label: str = "",
@@ -163,8 +159,8 @@ def time_pipeline(
         >>> time_pipeline(pipe, batch_size=1, num_inference_steps=2, reps=1, warmup=0).unet_calls
         2
     """
-    _check_count("reps", reps, 1)
-    _check_count("warmup", warmup, 0)
+    check_count("reps", reps)
+    check_count("warmup", warmup, minimum=0)
     device = getattr(pipe, "_execution_device", pipe.device) if device is None else device
     kind = device_type(device)
     warm_kwargs = {**input_kwargs, "num_inference_steps": 1}

@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -287,9 +288,10 @@ def train_text_to_image(
 
     Each step, as diffusers' ``train_text_to_image.py``: take a batch of encoded pictures and their captions
     (:func:`encode_pictures`, the frozen autoencoder's latents times its ``scaling_factor``), pick a timestep per
-    picture, add that much noise with SD1.5's schedule, replace the caption by the empty one ``empty_share`` of the time, and regress the noise (weighted by
-    min-SNR when ``snr_gamma`` is set, as that script's ``--snr_gamma``). With ``ema_decay``, an exponential moving
-    average of the UNet's weights is kept and copied in at the end (``diffusers.training_utils.EMAModel``).
+    picture, add that much noise with SD1.5's schedule, replace the caption by the empty one ``empty_share`` of the
+    time, and regress the noise (weighted by min-SNR when ``snr_gamma`` is set, as that script's ``--snr_gamma``).
+    With ``ema_decay``, an exponential moving average of the UNet's weights is kept and copied in at the end
+    (``diffusers.training_utils.EMAModel``).
 
     ``on_sample(step, losses)`` is called every ``every`` steps (and at the end), for a lesson to show progress.
     Returns the loss of every step.
@@ -363,3 +365,47 @@ def assemble_pipeline(vae, text_encoder, tokenizer, unet):
         feature_extractor=None,
         requires_safety_checker=False,
     )
+
+
+class SampleStrips:
+    """Pictures drawn during training, a strip every time it is called: to watch a model learn.
+
+    Pass it as ``on_sample`` to :func:`train_text_to_image`: at each call it assembles the pipeline from the parts
+    being trained and draws ``prompts`` (one seed each, the same every time), so the strips differ only by what the
+    model has learned since the last one. :meth:`grid` lays them out, one row per call.
+    """
+
+    def __init__(self, vae, text_encoder, tokenizer, unet, prompts: list[str], seed: int = 0, steps: int = 10):
+        self.parts = (vae, text_encoder, tokenizer, unet)
+        self.prompts, self.seed, self.steps = list(prompts), seed, steps
+        self.rows: list[tuple[int, list]] = []
+
+    def __call__(self, step: int, losses: list[float]) -> None:
+        pipe = assemble_pipeline(*self.parts)
+        pipe.set_progress_bar_config(disable=True)
+        generators = [torch.Generator("cpu").manual_seed(self.seed + i) for i in range(len(self.prompts))]
+        with torch.no_grad():
+            pictures = pipe(prompt=self.prompts, generator=generators, num_inference_steps=self.steps).images
+        self.rows.append((step, pictures))
+
+    def grid(self):
+        """One row per strip, each picture labelled with its step; a column per prompt."""
+        from .grid import labelled_grid
+
+        pictures = [p for _, row in self.rows for p in row]
+        labels = [f"step {step}" for step, row in self.rows for _ in row]
+        return labelled_grid(pictures, labels, rows=len(self.rows), cols=len(self.prompts), min_width=128)
+
+
+def save_model(pipe, folder) -> Path:
+    """Save ``pipe`` with ``save_pretrained`` into ``folder``, or ``folder-2``, ``folder-3``... if it exists.
+
+    Nothing already saved is overwritten. Returns the folder it saved into.
+    """
+    folder = Path(folder)
+    target, n = folder, 1
+    while target.exists():
+        n += 1
+        target = folder.with_name(f"{folder.name}-{n}")
+    pipe.save_pretrained(target)
+    return target

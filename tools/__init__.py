@@ -9,6 +9,8 @@
 - :mod:`tools.replica_nbval`: ``make test-replica`` (nbval of every golden on the SD1.5 replica).
 - :mod:`tools.gpu_check`: ``make gpu-check`` (replica build, nbval, run-all and timings on a CUDA GPU).
 - :mod:`tools.hub`: ``make hub`` (a local Hub serving the stand-in models; or a classroom's caching mirror).
+- :mod:`tools.local_hub`: the local Hub itself (olah on 127.0.0.1 with the stand-in repositories), for ``make hub``
+  and the tests of the user's download path.
 - :mod:`tools.bench`: ``make bench`` (speed, memory and achieved FLOP/s under many settings, into a new
   ``runs/bench-<UTC time>-<profile>/``).
 - :mod:`tools.browser_check`: ``make test-browser`` (a run's gallery opened in headless Chromium).
@@ -18,6 +20,10 @@
   used by ``make golden``, ``make test-browser`` and ``make test-ui``.
 - :mod:`tools.colab_sim`: ``make test-colab`` (every notebook in a simulated Colab: Python 3.13, Colab's
   published versions) and ``make colab-refresh`` (those versions, from googlecolab/backend-info).
+- :mod:`tools.goldens`: ``make golden`` (the nbval references in ``tests/goldens/``, from the notebooks).
+- :mod:`tools.train_tiny`: ``make train-tiny`` (remake the shipped tiny models from nothing).
+- :mod:`tools.eval_tiny`: ``make eval-tiny`` (what the tiny models learned, judged from their pictures).
+- :mod:`tools.common`: what several tools share: a free port, choosing notebooks by number, one notebook's result.
 
 Who may import this: the tools themselves, the tests and ``python -m`` commands. They may use the development
 pins (papermill, jinja2 through nbconvert, psutil, playwright); the lessons must stay importable with the runtime

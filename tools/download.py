@@ -45,7 +45,7 @@ def download(model_ids: Sequence[str] | None = None, profile: str = "gpu") -> di
         if kind != "hub":  # a local folder is already here
             folders[model_id] = where
             continue
-        kwargs = load_kwargs(prof, kind, where, prof.dtype)
+        kwargs = load_kwargs(kind, where, prof.dtype)
         kwargs.pop("dtype")  # a download keeps the files as they are
         folders[model_id] = str(fetch(StableDiffusionPipeline.download, where, kind, kwargs))
     return folders
@@ -133,7 +133,7 @@ def check(model_ids: Sequence[str] | None = None, profile: str = "gpu") -> dict[
         repo_cache = snapshot.parent.parent
         if any((repo_cache / "blobs").glob("*.incomplete")):
             problems.append("has an interrupted download (*.incomplete files)")
-        variant = load_kwargs(prof, kind, where, prof.dtype).get("variant")
+        variant = load_kwargs(kind, where, prof.dtype).get("variant")
         index = json.loads((snapshot / "model_index.json").read_text())
         for name, spec in sorted(index.items()):
             if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:

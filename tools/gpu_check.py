@@ -27,11 +27,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .replica_nbval import ROOT, NotebookResult, build_replicas, goldens, results_table, run_goldens
+from helpers.tables import markdown_table
+
+from .common import NotebookResult
+from .replica_nbval import ROOT, build_replicas, goldens, results_table, run_goldens
 
 DOCS = ROOT / "docs"
 BENCH_BATCHES = (1, 8)
 BENCH_STEPS = 20
+RUN_ALL_COLUMNS = ["notebook", "status", "seconds", "peak GPU memory allocated (MiB)"]
+BENCH_COLUMNS = ["batch", "seconds per picture"]
 
 
 def gpu_facts(query=None) -> dict[str, str]:
@@ -111,25 +116,28 @@ def render_report(facts: dict) -> str:
     ]
     if facts.get("run_all") is not None:
         summary = facts["run_all"]
+        rows = [
+            [nb["notebook"], nb["status"], _number(nb.get("seconds"), "{:.1f}"), _number(nb.get("peak_mib"), "{:,.0f}")]
+            for nb in summary.get("notebooks", [])
+        ]
         lines += [
             f"## run-all under replica: {facts['run_all_seconds']:.0f} s, status {summary.get('status', '?')}",
             "",
-            "| notebook | status | seconds | peak GPU memory allocated (MiB) |",
-            "|---|---|--:|--:|",
+            markdown_table(rows, RUN_ALL_COLUMNS, right=RUN_ALL_COLUMNS[2:]),
+            "",
         ]
-        for row in summary.get("notebooks", []):
-            seconds = "" if row.get("seconds") is None else f"{row['seconds']:.1f}"
-            peak = "" if row.get("peak_mib") is None else f"{row['peak_mib']:,.0f}"
-            lines.append(f"| {row['notebook']} | {row['status']} | {seconds} | {peak} |")
-        lines.append("")
+    bench_rows = [[batch, f"{seconds:.3f}"] for batch, seconds in facts["bench"].items()]
     lines += [
         f"## Seconds per 512 px picture, DPM-Solver, {BENCH_STEPS} steps",
         "",
-        "| batch | seconds per picture |",
-        "|--:|--:|",
+        markdown_table(bench_rows, BENCH_COLUMNS, right=BENCH_COLUMNS),
     ]
-    lines += [f"| {batch} | {seconds:.3f} |" for batch, seconds in facts["bench"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _number(value: float | None, form: str) -> str:
+    """``value`` in ``form``, or an empty cell when it was not measured."""
+    return "" if value is None else form.format(value)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -185,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
     print(f"\n{report}\nreport written to {output}", flush=True)
-    failed = not all(r.passed for r in nbval) or (facts["run_all"] or {}).get("failed")
+    failed = not all(r.ok for r in nbval) or (facts["run_all"] or {}).get("failed")
     return 1 if failed else 0
 
 

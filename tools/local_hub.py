@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -42,12 +41,13 @@ from pathlib import Path
 
 import torch
 
-from helpers.standins.tiny import KINDS, build_once, build_tiny_pipeline, cache_root
+from helpers.standins.tiny import KINDS, build_once, cache_root, tiny_model_path
 from tools import ROOT as REPO_ROOT
+from tools.common import free_port
 
 OLAH_VERSION = "0.5.4"
 # Bump when the repositories below change, so that old cached copies are not reused.
-BUILD_VERSION = "v2"
+BUILD_VERSION = "v3"  # v3: the trained tiny models
 OLAH_PYTHON_ENV_VAR = "SD_OLAH_PYTHON"
 HUB_VENV = REPO_ROOT / ".venv-hub"
 HOST = "127.0.0.1"
@@ -119,13 +119,13 @@ def build_hub_pipeline(kind: str):
     """The tiny pipeline ``kind`` with everything the Hub repository has: safety checker and feature extractor."""
     from diffusers import StableDiffusionPipeline
 
-    from .replica import replica_feature_extractor
+    from helpers.standins.replica import replica_feature_extractor
 
-    tiny = build_tiny_pipeline(kind)
+    tiny = StableDiffusionPipeline.from_pretrained(tiny_model_path(kind), dtype=torch.float32)
     parts = {name: getattr(tiny, name) for name in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}
     return StableDiffusionPipeline(
         **parts,
-        safety_checker=tiny_safety_checker(KINDS[kind]["seed"]),
+        safety_checker=tiny_safety_checker(seed=sorted(KINDS).index(kind)),
         feature_extractor=replica_feature_extractor(),
         requires_safety_checker=True,
     )
@@ -148,8 +148,8 @@ def write_repo(folder: Path, repo_id: str, spec: RepoSpec) -> str:
     if spec.unet_bin:
         pipe.unet.save_pretrained(folder / "unet", safe_serialization=False)
     (folder / "README.md").write_text(
-        f"# {repo_id} (stand-in)\n\nTiny random weights published {spec.about}, for tests against a local Hub. "
-        f"Its pictures are noise.\n"
+        f"# {repo_id} (stand-in)\n\nThe project's tiny trained model ({KINDS[spec.kind]['folder']}) published "
+        f"{spec.about}, for tests against a local Hub.\n"
     )
     _git(folder, "init", "-q", "-b", "main")
     _git(folder, "add", "-A")
@@ -171,13 +171,6 @@ def hub_repos_path(root: Path | None = None) -> Path:
 def head_sha(repo: Path) -> str:
     """The commit ``main`` points at in a stand-in repository."""
     return _git(repo, "rev-parse", "main")
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port that was free a moment ago (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def olah_python() -> Path:

@@ -24,37 +24,19 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.tables import markdown_table
 from tools import ROOT
+
+from .common import NotebookResult, select_notebooks
 
 GOLDENS = ROOT / "tests" / "goldens"
 
 
-@dataclass
-class NotebookResult:
-    """One notebook's nbval run."""
-
-    notebook: str
-    passed: bool
-    seconds: float
-    peak_rss_bytes: int
-    gpu_peak_bytes: int | None = None  # GPU memory in use (nvidia-smi), on CUDA
-    cpu_seconds: float | None = None  # user + system time of pytest and the kernel: what the load of others leaves
-    output: str = ""
-
-
 def goldens(selected: Sequence[str] | None = None, folder: Path = GOLDENS) -> list[Path]:
-    """The goldens, sorted; ``selected`` keeps those whose name starts with one of them (``"03"``, ``"05_memory"``)."""
-    found = sorted(folder.glob("*.ipynb"))
-    if not selected:
-        return found
-    chosen = [path for path in found if any(path.stem.startswith(s.removesuffix(".ipynb")) for s in selected)]
-    unknown = [s for s in selected if not any(p.stem.startswith(s.removesuffix(".ipynb")) for p in found)]
-    if unknown:
-        raise ValueError(f"no golden matches {unknown}; the goldens are {[p.stem for p in found]}")
-    return chosen
+    """The goldens, sorted; ``selected`` keeps those it names by number or name (``"03"``, ``"05_memory"``)."""
+    return select_notebooks(sorted(folder.glob("*.ipynb")), selected)
 
 
 class GpuMemorySampler:
@@ -117,9 +99,10 @@ def run_notebook(path: Path, env: dict[str, str], cell_timeout: int, gpu: bool =
         output += f"\n(pytest was killed by signal {-proc.returncode})"
     return NotebookResult(
         notebook=path.stem,
-        passed=proc.returncode == 0,
+        status="ok" if proc.returncode == 0 else "failed",
         seconds=time.perf_counter() - started,
-        peak_rss_bytes=usage.ru_maxrss * 1024,  # KiB on Linux
+        peak_bytes=usage.ru_maxrss * 1024,  # KiB on Linux
+        memory_kind="process RSS",
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         gpu_peak_bytes=sampler.peak_mib * 2**20 if sampler else None,
         output=output,
@@ -172,23 +155,31 @@ def fresh_load_seconds(model: str, profile: str, env: dict[str, str] | None = No
 
 
 def results_table(results: Sequence[NotebookResult]) -> str:
-    """A Markdown table: notebook, result, seconds, peak RSS and, when measured, peak GPU memory."""
+    """A Markdown table: notebook, result, seconds, peak RSS and, when measured, peak GPU memory; then a total."""
     gpu = any(r.gpu_peak_bytes is not None for r in results)
-    head = "| notebook | nbval | seconds | CPU seconds | peak RSS (GiB) |" + (" peak GPU memory (GiB) |" if gpu else "")
-    rows = [head, "|---|---|--:|--:|--:|" + ("--:|" if gpu else "")]
-    for r in results:
-        verdict = "passed" if r.passed else "FAILED"
-        cpu = "" if r.cpu_seconds is None else f"{r.cpu_seconds:.0f}"
-        row = f"| {r.notebook} | {verdict} | {r.seconds:.1f} | {cpu} | {r.peak_rss_bytes / 2**30:.2f} |"
-        if gpu:
-            row += f" {r.gpu_peak_bytes / 2**30:.2f} |" if r.gpu_peak_bytes is not None else " |"
-        rows.append(row)
-    total = sum(r.seconds for r in results)
-    cpu = sum(r.cpu_seconds or 0 for r in results)
-    peak = max((r.peak_rss_bytes for r in results), default=0)
-    passed = f"{sum(r.passed for r in results)}/{len(results)} passed"
-    rows.append(f"| all | {passed} | {total:.1f} | {cpu:.0f} | {peak / 2**30:.2f} |")
-    return "\n".join(rows)
+    columns = ["notebook", "nbval", "seconds", "CPU seconds", "peak RSS (GiB)"] + ["peak GPU memory (GiB)"] * gpu
+
+    def gib(count: int | None) -> str:
+        return "" if count is None else f"{count / 2**30:.2f}"
+
+    rows = [
+        [r.notebook, "passed" if r.ok else "FAILED", f"{r.seconds:.1f}", _whole(r.cpu_seconds), gib(r.peak_bytes)]
+        + [gib(r.gpu_peak_bytes)] * gpu
+        for r in results
+    ]
+    total = [
+        "all",
+        f"{sum(r.ok for r in results)}/{len(results)} passed",
+        f"{sum(r.seconds for r in results):.1f}",
+        _whole(sum(r.cpu_seconds or 0 for r in results)),
+        gib(max((r.peak_bytes or 0 for r in results), default=0)),
+    ]
+    total += [gib(max((r.gpu_peak_bytes or 0 for r in results), default=0))] * gpu
+    return markdown_table([*rows, total], columns, right=columns[2:])
+
+
+def _whole(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.0f}"
 
 
 def run_goldens(
@@ -200,10 +191,10 @@ def run_goldens(
     for i, path in enumerate(paths, 1):
         result = run_notebook(path, env, cell_timeout, gpu)
         say(
-            f"[{i}/{len(paths)}] {path.stem}: {'passed' if result.passed else 'FAILED'} in {result.seconds:.1f} s, "
-            f"{result.cpu_seconds:.0f} CPU-s, peak RSS {result.peak_rss_bytes / 2**30:.2f} GiB",
+            f"[{i}/{len(paths)}] {path.stem}: {'passed' if result.ok else 'FAILED'} in {result.seconds:.1f} s, "
+            f"{result.cpu_seconds:.0f} CPU-s, peak RSS {result.peak_bytes / 2**30:.2f} GiB",
         )
-        if not result.passed:
+        if not result.ok:
             say(result.output[-4000:])
         results.append(result)
     return results
@@ -248,10 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{table}\n\ntest-replica: {time.perf_counter() - started:.0f} s in all", flush=True)
     if args.report:
         args.report.write_text(table + "\n")
-    over = [r.notebook for r in results if r.peak_rss_bytes > args.max_rss_gib * 2**30]
+    over = [r.notebook for r in results if (r.peak_bytes or 0) > args.max_rss_gib * 2**30]
     if over:
         print(f"error: peak RSS over {args.max_rss_gib} GiB in {over}", file=sys.stderr)
-    return 0 if all(r.passed for r in results) and not over else 1
+    return 0 if all(r.ok for r in results) and not over else 1
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import torch
 
 from helpers import training
 from helpers.standins import world
-from helpers.standins.tiny import SHIPPED_MODELS, models_root
+from helpers.standins.tiny import KINDS, LORA_FOLDER, models_root
 
 # The recipe. Changing a number here and running `make train-tiny` remakes the shipped models.
 
@@ -42,16 +42,16 @@ class Recipe:
     autoencoder_batch: int = 32
     autoencoder_lr: float = 1e-3
     base_pictures: int = 24_000  # encoded once; each is seen several times, with a fresh latent sample each time
-    base_steps: int = 4_400
+    base_steps: int = 3_200
     base_batch: int = 32
     base_lr: float = 4e-4
     base_ema_decay: float = 0.999
     empty_share: float = 0.1  # captions left empty, for classifier-free guidance
     snr_gamma: float = 5.0
-    style_pictures: int = 6_000  # half in the style with its trigger word, half without (the model keeps both)
-    finetune_steps: int = 600
-    finetune_lr: float = 1e-4
-    lora_steps: int = 500
+    style_pictures: int = 4_000  # half in the style with its trigger word, half without (the model keeps both)
+    finetune_steps: int = 400
+    finetune_lr: float = 2e-4
+    lora_steps: int = 300
     lora_lr: float = 1e-3
     lora_rank: int = 8
     seed: int = 0
@@ -144,21 +144,25 @@ def _style_data(work: Path, recipe: Recipe, vae):
     return data
 
 
+def _train_on_style(work: Path, stage: str, recipe: Recipe, base, unet, steps: int, lr: float) -> Path:
+    """Train ``unet`` (a copy of the base's, or one with a LoRA) on the style's pictures; its staging folder."""
+    data = _style_data(work, recipe, base.vae)
+    base.text_encoder.requires_grad_(False)
+    _log(f"{stage}: {steps} steps")
+    staging = work / f"{stage}.partial"
+    staging.mkdir(parents=True, exist_ok=True)
+    _text_to_image(staging, unet, base.text_encoder, base.tokenizer, data, steps, lr, recipe, None)
+    return staging
+
+
 def stage_finetuned(work: Path, recipe: Recipe, base):
     from diffusers import StableDiffusionPipeline
 
     folder = work / "finetuned"
     if (folder / "model_index.json").exists():
         return StableDiffusionPipeline.from_pretrained(folder)
-    data = _style_data(work, recipe, base.vae)
     unet = copy.deepcopy(base.unet)
-    base.text_encoder.requires_grad_(False)
-    _log(f"finetuned: {recipe.finetune_steps} steps")
-    staging = work / "finetuned.partial"
-    staging.mkdir(parents=True, exist_ok=True)
-    _text_to_image(
-        staging, unet, base.text_encoder, base.tokenizer, data, recipe.finetune_steps, recipe.finetune_lr, recipe, None
-    )
+    staging = _train_on_style(work, "finetuned", recipe, base, unet, recipe.finetune_steps, recipe.finetune_lr)
     pipe = training.assemble_pipeline(base.vae, base.text_encoder, base.tokenizer, unet)
     pipe.save_pretrained(staging)
     staging.rename(folder)
@@ -167,41 +171,75 @@ def stage_finetuned(work: Path, recipe: Recipe, base):
 
 def stage_lora(work: Path, recipe: Recipe, base) -> Path:
     from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
     folder = work / "lora"
     if (folder / "pytorch_lora_weights.safetensors").exists():
         return folder
-    data = _style_data(work, recipe, base.vae)
     unet = copy.deepcopy(base.unet).requires_grad_(False)
     unet.add_adapter(
         LoraConfig(
             r=recipe.lora_rank, lora_alpha=recipe.lora_rank, init_lora_weights="gaussian", target_modules=LORA_TARGETS
         )
     )
-    base.text_encoder.requires_grad_(False)
-    _log(f"lora: {recipe.lora_steps} steps")
-    staging = work / "lora.partial"
-    staging.mkdir(parents=True, exist_ok=True)
-    _text_to_image(
-        staging, unet, base.text_encoder, base.tokenizer, data, recipe.lora_steps, recipe.lora_lr, recipe, None
-    )
-    StableDiffusionPipeline.save_lora_weights(
-        staging,
-        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
-        safe_serialization=True,
-    )
+    staging = _train_on_style(work, "lora", recipe, base, unet, recipe.lora_steps, recipe.lora_lr)
+    # peft's own key names, which load_lora_weights reads for every target. (diffusers' scripts pass the state dict
+    # through convert_state_dict_to_diffusers first, which renames only the attention projections to the older
+    # format: with proj_in/proj_out and the feed-forward layers also targeted, that mix loads without them.)
+    StableDiffusionPipeline.save_lora_weights(staging, unet_lora_layers=get_peft_model_state_dict(unet))
     staging.rename(folder)
     return folder
+
+
+CARD = """\
+# {folder}: a tiny Stable Diffusion that {what}
+
+Stable Diffusion's architecture (UNet, VAE, CLIP text encoder and tokenizer, SD1.5's PNDM scheduler) at toy size,
+trained on a CPU by this project on a world of captioned 64 x 64 pictures (`helpers/standins/world.py`): coloured
+balls, boxes, sailboats, fish and cars on five backgrounds, and four named scenes (the original tutorial's prompts).
+It stands in for `{stands_in_for}` where there is no GPU: the `tiny` profile loads it with
+`StableDiffusionPipeline.from_pretrained`, exactly as the real model is loaded.
+
+- Parameters: UNet {unet:,}, VAE {vae:,}, text encoder {text:,}; weights of the UNet and the VAE in half
+  precision on disk (diffusers loads them as float32 unless asked otherwise).
+- Data: pictures drawn on the fly from seeds; one combination of attributes in twelve is never drawn, and the
+  evaluation asks for those.
+- Recipe: `tools/train_tiny.py` ({recipe}); `make train-tiny` remakes it from nothing, `make eval-tiny` measures it.
+{extra}
+## What it learned
+
+{evaluation}
+"""
+
+
+def model_card(kind: str, pipe, recipe: dict, evaluation: str = "Run `make eval-tiny`.") -> str:
+    """The model card (README.md) of the shipped model ``kind``."""
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    extra = (
+        "- Fine-tuned from `tiny-sd` on pictures in the `mdjrny-v4 style` (dark outlines, a violet cast, a magenta\n"
+        "  frame) captioned with the trigger word, beside ordinary ones, as openjourney was fine-tuned from SD1.5.\n"
+        if kind == "finetuned"
+        else ""
+    )
+    return CARD.format(
+        folder=KINDS[kind]["folder"],
+        what="learned to draw a small world" if kind == "base" else "draws a small world in the mdjrny-v4 style",
+        stands_in_for=KINDS[kind]["stands_in_for"],
+        unet=count(pipe.unet),
+        vae=count(pipe.vae),
+        text=count(pipe.text_encoder),
+        recipe=", ".join(f"{k} {v}" for k, v in recipe.items()),
+        extra=extra,
+        evaluation=evaluation,
+    )
 
 
 def write_models(work: Path, out: Path, recipe: Recipe, base, finetuned, lora: Path) -> None:
     """The shipped folders: half-precision weights in the Hub's layout, model cards, the loss curves."""
     out.mkdir(parents=True, exist_ok=True)
     for name, pipe, stage in (("base", base, "base"), ("finetuned", finetuned, "finetuned")):
-        target = out / SHIPPED_MODELS[name]
+        target = out / KINDS[name]["folder"]
         shutil.rmtree(target, ignore_errors=True)
         half = copy.deepcopy(pipe)
         # The UNet and the autoencoder in half precision (diffusers loads them back in float32 unless asked); the
@@ -210,7 +248,8 @@ def write_models(work: Path, out: Path, recipe: Recipe, base, finetuned, lora: P
         half.vae.to(torch.float16)
         half.save_pretrained(target, safe_serialization=True)
         shutil.copy(work / stage / "losses.json", target / "losses.json")
-    target = out / SHIPPED_MODELS["lora"]
+        (target / "README.md").write_text(model_card(name, pipe, asdict(recipe)))
+    target = out / LORA_FOLDER
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     from safetensors.torch import load_file, save_file
@@ -218,8 +257,26 @@ def write_models(work: Path, out: Path, recipe: Recipe, base, finetuned, lora: P
     weights = load_file(lora / "pytorch_lora_weights.safetensors")
     save_file({k: v.to(torch.float16) for k, v in weights.items()}, target / "pytorch_lora_weights.safetensors")
     shutil.copy(lora / "losses.json", target / "losses.json")
-    shutil.copy(work / "autoencoder" / "losses.json", out / SHIPPED_MODELS["base"] / "vae" / "losses.json")
+    shutil.copy(work / "autoencoder" / "losses.json", out / KINDS["base"]["folder"] / "vae" / "losses.json")
+    (target / "README.md").write_text(
+        f"# tiny-mdjrny-lora\n\nA LoRA (rank {recipe.lora_rank}) of the `mdjrny-v4 style` for `tiny-sd`, trained "
+        "with peft as diffusers' LoRA training script trains one; load it with `pipe.load_lora_weights(...)`. "
+        "Recipe: `tools/train_tiny.py`.\n"
+    )
     (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
+
+
+def write_timing(out: Path, minutes: float, *, resumed: bool) -> None:
+    """How long the run took, and where: ``training.json`` beside the models, quoted by ``make eval-tiny``'s report."""
+    from tools.envinfo import cpu_name
+
+    timing = {
+        "minutes": round(minutes, 1),
+        "resumed": resumed,  # True: some stages were already done, so this is not the time from nothing
+        "machine": f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    (out / "training.json").write_text(json.dumps(timing, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
+    resumed = any(args.work.iterdir())
     start = time.perf_counter()
     vae = stage_autoencoder(args.work, recipe)
     base = stage_base(args.work, recipe, vae)
@@ -246,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     lora = stage_lora(args.work, recipe, base)
     write_models(args.work, args.out, recipe, base, finetuned, lora)
     minutes = (time.perf_counter() - start) / 60
+    write_timing(args.out, minutes, resumed=resumed)
     _log(f"done in {minutes:.1f} min; the models are in {args.out}")
     return 0
 

@@ -1,7 +1,9 @@
-"""Stand-in models: random-weight pipelines with the real architecture, built by this project.
+"""Stand-in models with the real architecture, made by this project.
 
 They let every lesson, test and benchmark run where the real weights cannot be had (no GPU, no Hub):
-:mod:`helpers.standins.tiny` builds the tiny test pipelines of the ``tiny`` profile;
+:mod:`helpers.standins.world` draws a small world of captioned 64 x 64 pictures, and judges a picture of it;
+:mod:`helpers.standins.tiny` finds the tiny models of the ``tiny`` profile, trained on that world by
+``make train-tiny`` and shipped in ``helpers/standins/models/``;
 :mod:`helpers.standins.replica` builds Stable Diffusion 1.5 at its exact size with random weights (the ``replica``
 profile), and on the meta device for counting parameters and FLOPs without allocating;
 :mod:`tools.local_hub` writes stand-in repositories in the Hub's layout and serves them over HTTP (olah),

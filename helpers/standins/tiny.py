@@ -1,9 +1,14 @@
-"""The tiny Stable Diffusion pipelines that let every notebook run without a GPU or the Hub.
+"""The tiny Stable Diffusion models that let every notebook run without a GPU or the Hub.
 
-They have the real architecture (UNet, VAE, CLIP text encoder, tokenizer, the SD1.5 PNDM scheduler) at toy
-widths, with random but seeded weights. They are saved once into a cache folder in the real diffusers layout,
-then loaded through the same ``from_pretrained`` call that loads the real model, so tests exercise the real
-code path. Their pictures are noise.
+They have Stable Diffusion's architecture (UNet, VAE, CLIP text encoder and tokenizer, the SD1.5 PNDM scheduler) at
+toy widths, trained by this project on a world of captioned 64 x 64 pictures (:mod:`helpers.standins.world`) with
+the recipe in ``tools/train_tiny.py`` (``make train-tiny`` remakes them). They ship in this repository in the Hub's
+layout, in ``helpers/standins/models/``, and load through the same ``from_pretrained`` call as the real model:
+
+- ``tiny-sd`` (kind ``base``) stands in for ``stable-diffusion-v1-5/stable-diffusion-v1-5``;
+- ``tiny-openjourney`` (kind ``finetuned``), fine-tuned from it on the ``mdjrny-v4 style``, for
+  ``prompthero/openjourney``;
+- ``tiny-mdjrny-lora``, a LoRA of the same style for the base model.
 
 Example:
     >>> from helpers.standins.tiny import tiny_model_path
@@ -18,17 +23,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
-# Bump when the recipe below changes, so that old cached builds are not reused.
-BUILD_VERSION = "v2"
 CACHE_ENV_VAR = "SD_TUTORIAL_CACHE"
 
-# Different seeds give the "fine-tuned" stand-in the same architecture with other weights.
+# The shipped models: their folder under models_root(), and the model each stands in for.
 KINDS = {
-    "base": {"seed": 0, "stands_in_for": "stable-diffusion-v1-5/stable-diffusion-v1-5"},
-    "finetuned": {"seed": 1, "stands_in_for": "prompthero/openjourney"},
+    "base": {"folder": "tiny-sd", "stands_in_for": "stable-diffusion-v1-5/stable-diffusion-v1-5"},
+    "finetuned": {"folder": "tiny-openjourney", "stands_in_for": "prompthero/openjourney"},
 }
+LORA_FOLDER = "tiny-mdjrny-lora"  # a LoRA of the mdjrny-v4 style for the base model (pytorch_lora_weights.safetensors)
 
 # The real SD1.5 scheduler config, so that what a notebook prints about the scheduler is the same on tiny and real.
 SD15_SCHEDULER_CONFIG = {
@@ -44,15 +46,13 @@ SD15_SCHEDULER_CONFIG = {
     "timestep_spacing": "leading",
 }
 
-# The trained tiny models shipped in this repository (``make train-tiny`` remakes them), by what they stand in for.
-SHIPPED_MODELS = {"base": "tiny-sd", "finetuned": "tiny-openjourney", "lora": "tiny-mdjrny-lora"}
-
 BOS_TOKEN = "<|startoftext|>"
 EOS_TOKEN = "<|endoftext|>"
 
 
 def cache_root() -> Path:
-    """Where tiny models are built: ``$SD_TUTORIAL_CACHE``, else ``~/.cache/sd-tutorial``."""
+    """Where stand-ins are built (the replica, the local Hub's repositories): ``$SD_TUTORIAL_CACHE``, else
+    ``~/.cache/sd-tutorial``."""
     root = os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "sd-tutorial"
     return Path(root).expanduser()
 
@@ -75,108 +75,23 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs), strict=True))
 
 
-def tiny_vocab() -> dict[str, int]:
-    """A small byte-level CLIP BPE vocabulary: every byte, its end-of-word form, and the two special tokens.
-
-    With no merges, any text tokenizes one character per token. The special tokens come last, as in CLIP.
-    """
-    chars = list(_bytes_to_unicode().values())
-    tokens = chars + [c + "</w>" for c in chars] + [BOS_TOKEN, EOS_TOKEN]
-    return {t: i for i, t in enumerate(tokens)}
-
-
-def build_tiny_pipeline(kind: str = "base"):
-    """Build (in memory) the tiny pipeline ``kind``: the same weights every time."""
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
+def tiny_model_path(kind: str = "base") -> Path:
+    """The folder of the shipped tiny model ``kind`` (``"base"`` or ``"finetuned"``), ready for ``from_pretrained``."""
     if kind not in KINDS:
         raise ValueError(f"Unknown tiny model kind={kind!r}; use one of {sorted(KINDS)}")
-    seed = KINDS[kind]["seed"]
-
-    tokenizer = CLIPTokenizer(
-        vocab=tiny_vocab(),
-        merges=[],
-        bos_token=BOS_TOKEN,
-        eos_token=EOS_TOKEN,
-        pad_token=EOS_TOKEN,
-        unk_token=EOS_TOKEN,
-        # Without it, padding to "max_length" fails with "OverflowError: int too big to convert".
-        model_max_length=77,
-    )
-
-    # Reseed before each sub-model (as diffusers' own fast tests do), without disturbing the caller's RNG.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            sample_size=8,  # latents of 8 x 8: pictures of 64 x 64 by default
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
+    folder = models_root() / KINDS[kind]["folder"]
+    if not (folder / "model_index.json").exists():
+        raise FileNotFoundError(
+            f"The tiny model {KINDS[kind]['folder']!r} is missing from {models_root()}: it ships with this "
+            "repository (restore it with `git checkout -- helpers/standins/models`, or remake it with "
+            "`make train-tiny`)"
         )
-        torch.manual_seed(seed)
-        # Four blocks, as SD1.5's VAE: latents 8 times smaller than the picture (vae_scale_factor 8), so the UNet
-        # works on 8 x 8 latents at 64 px as SD1.5's on 64 x 64 at 512 px. (With two blocks, v1 had 32 x 32 latents
-        # at 64 px: 16 times the UNet's work per step.)
-        vae = AutoencoderKL(
-            block_out_channels=(32, 32, 64, 64),
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4,
-            sample_size=64,
-            scaling_factor=0.18215,
-        )
-        torch.manual_seed(seed)
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id,
-                hidden_size=32,
-                intermediate_size=37,
-                layer_norm_eps=1e-05,
-                num_attention_heads=4,
-                num_hidden_layers=5,
-                vocab_size=len(tokenizer),
-                max_position_embeddings=77,
-            )
-        )
-
-    return StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    return folder
 
 
-def tiny_model_path(kind: str = "base", root: Path | None = None) -> Path:
-    """Build the tiny pipeline ``kind`` once into the cache folder and return that folder.
-
-    The folder appears complete or not at all (built beside it, then renamed), so parallel runs are safe.
-    """
-    if kind not in KINDS:
-        raise ValueError(f"Unknown tiny model kind={kind!r}; use one of {sorted(KINDS)}")
-    target = (root or cache_root()) / f"tiny-{BUILD_VERSION}" / kind
-
-    def write(folder: Path) -> None:
-        build_tiny_pipeline(kind).save_pretrained(folder, safe_serialization=True)
-        (folder / "README.md").write_text(
-            f"# Tiny test model ({kind})\n\nRandom weights, the Stable Diffusion architecture at toy size. "
-            f"Stands in for `{KINDS[kind]['stands_in_for']}` when there is no GPU. Its pictures are noise.\n"
-        )
-
-    return build_once(target, write)
+def tiny_lora_path() -> Path:
+    """The folder of the shipped LoRA (the ``mdjrny-v4 style`` for the base model), for ``load_lora_weights``."""
+    return models_root() / LORA_FOLDER
 
 
 def build_once(target: Path, write, marker: str = "model_index.json") -> Path:

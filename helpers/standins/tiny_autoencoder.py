@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 
 HUB_ID = "madebyollin/taesd"
-PARAMETERS = 2_445_063
 
 
 def random_tiny_autoencoder(

@@ -148,6 +148,7 @@ def _held_out() -> frozenset[Thing]:
 
 
 HELD_OUT = _held_out()
+_THINGS = all_things()
 
 
 def is_held_out(thing: Thing) -> bool:
@@ -378,26 +379,27 @@ class Sampler:
     def __post_init__(self):
         self._rng = random.Random(self.seed)
 
-    def item(self) -> Thing | Scene:
+    def item(self) -> tuple[Thing | Scene, Thing | Scene]:
+        """What to draw, and what the caption says of it (the same, or with some attributes left out)."""
         rng = self._rng
         styled = rng.random() < self.style_share
         if rng.random() < self.scene_share:
             name = rng.choice(sorted(SCENES))
-            return Scene(name, styled=styled, wording=rng.randrange(len(SCENE_CAPTIONS[name])))
+            scene = Scene(name, styled=styled, wording=rng.randrange(len(SCENE_CAPTIONS[name])))
+            return scene, scene
         while True:
-            thing = replace(rng.choice(all_things()), styled=styled)
+            thing = replace(rng.choice(_THINGS), styled=styled)
             if not is_held_out(thing):
                 break
+        said = thing
         if rng.random() < self.partial_share:
             keep = {a: rng.random() < 0.5 for a in ("colour", "shape", "position", "background", "size")}
-            thing = replace(thing, **{a: None for a, kept in keep.items() if not kept})
-        return thing
+            said = replace(thing, **{a: None for a, kept in keep.items() if not kept})
+        return thing, said
 
     def example(self) -> tuple[Image.Image, str]:
-        item = self.item()
-        seed = self._rng.randrange(2**31)
-        picture = draw(item, seed)
-        return picture, item.caption()
+        drawn, said = self.item()
+        return draw(drawn, self._rng.randrange(2**31)), said.caption()
 
     def batch(self, n: int) -> tuple[list[Image.Image], list[str]]:
         pairs = [self.example() for _ in range(n)]

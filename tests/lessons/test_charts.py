@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import bar_chart, figure_to_image
+from helpers.charts import bar_chart, figure_to_image
 
 
 def test_one_panel_per_series_one_bar_per_label_first_on_top():

@@ -3,14 +3,8 @@ import json
 import pytest
 import torch
 
-from helpers import (
-    ModelNotAvailableError,
-    NoSafetensorsError,
-    activate_profile,
-    from_pretrained_call,
-    load_pipeline,
-)
-from helpers.loading import load_kwargs, resolve_model
+from helpers import activate_profile, from_pretrained_call, load_pipeline
+from helpers.loading import ModelNotAvailableError, NoSafetensorsError, load_kwargs, resolve_model
 from helpers.profiles import PROFILES
 
 
@@ -82,10 +76,10 @@ def test_gpu_loading_asks_for_fp16_files_safetensors_and_keeps_the_safety_checke
     gpu = PROFILES["gpu"]
     where, kind = resolve_model(None, gpu)
     assert (where, kind) == ("stable-diffusion-v1-5/stable-diffusion-v1-5", "hub")
-    kwargs = load_kwargs(gpu, kind, where, gpu.dtype)
+    kwargs = load_kwargs(kind, where, gpu.dtype)
     assert kwargs == {"dtype": torch.float16, "use_safetensors": True, "variant": "fp16"}
     assert "safety_checker" not in kwargs
-    assert "variant" not in load_kwargs(PROFILES["cpu"], kind, where, torch.float32)
+    assert "variant" not in load_kwargs(kind, where, PROFILES["cpu"].dtype)
 
 
 def test_fp16_variant_only_for_local_folders_that_have_it(tiny_pipe, tmp_path):
@@ -93,8 +87,8 @@ def test_fp16_variant_only_for_local_folders_that_have_it(tiny_pipe, tmp_path):
     tiny_pipe.save_pretrained(plain)
     tiny_pipe.save_pretrained(halves, variant="fp16")
     gpu = PROFILES["gpu"]
-    assert "variant" not in load_kwargs(gpu, "local", str(plain), torch.float16)
-    assert load_kwargs(gpu, "local", str(halves), torch.float16)["variant"] == "fp16"
+    assert "variant" not in load_kwargs("local", str(plain), gpu.dtype)
+    assert load_kwargs("local", str(halves), gpu.dtype)["variant"] == "fp16"
     pipe = load_pipeline(halves, profile="tiny", dtype=torch.float16)  # loads the fp16 files on the CPU
     assert pipe.unet.dtype == torch.float16
     assert json.loads((halves / "model_index.json").read_text())["_class_name"] == "StableDiffusionPipeline"

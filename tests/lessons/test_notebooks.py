@@ -1,5 +1,7 @@
 """Notebook hygiene: stripped for Colab and git, the same setup cell everywhere, badges that point at themselves,
-papermill parameters that are declared, commented and used, and goldens whose code is the notebooks' code."""
+papermill parameters that are declared, commented and used, nbval checks marked by cell tags rather than comments
+in the learner's code, pictures saved through one binding per notebook, and goldens whose code is the notebooks'
+code."""
 
 import ast
 import re
@@ -23,6 +25,7 @@ STEMS = [
     "05_memory",
     "06_finetuned_openjourney",
     "07_making_it_fast",
+    "08_train_your_own",
 ]
 # The parameters a notebook may declare (papermill and `make run-all` pass them by these names).
 KNOWN_PARAMETERS = {
@@ -36,8 +39,14 @@ KNOWN_PARAMETERS = {
     "batch_size",
     "compile_unet",
     "output_dir",
+    "train_steps",
+    "pictures",
+    "finetune_steps",
 }
-NBVAL_MARKERS = {"# NBVAL_CHECK_OUTPUT", "# NBVAL_IGNORE_OUTPUT", "# NBVAL_SKIP"}
+# nbval reads these cell tags as it reads the comment markers (# NBVAL_CHECK_OUTPUT ...); the tags keep the
+# learner's code free of test plumbing. `parameters` is papermill's.
+NBVAL_TAGS = {"nbval-check-output", "nbval-ignore-output", "nbval-skip"}
+KNOWN_TAGS = NBVAL_TAGS | {"parameters"}
 FIX_STRIP = "run `make strip` (nbstripout) and commit the result"
 FIX_GOLDEN = "run `make golden` and commit tests/goldens/"
 
@@ -83,15 +92,34 @@ def test_committed_stripped(notebook):
     assert not problems, f"{stem}.ipynb is not clean: {'; '.join(problems)}; {FIX_STRIP}"
 
 
-def test_tags_and_nbval_markers_are_exact(notebook):
+def test_nbval_reads_our_tags():
+    from nbval.plugin import metadata_tags
+
+    assert NBVAL_TAGS <= set(metadata_tags), f"nbval no longer knows {sorted(NBVAL_TAGS - set(metadata_tags))}"
+    assert goldens.CHECK == "nbval-check-output" and metadata_tags[goldens.CHECK] == "check"
+
+
+def test_tags_are_known_and_checks_are_tags_not_comments(notebook):
     stem, nb = notebook
     tagged = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1 and tagged[0].cell_type == "code", f"{stem}: exactly one code cell tagged 'parameters'"
-    for cell in code_cells(nb):
-        for line in cell.source.splitlines():
-            if "NBVAL" in line:
-                assert line.strip() in NBVAL_MARKERS, f"{stem}: {line.strip()!r} is not a marker nbval knows"
-    assert any(goldens.is_checked(cell) for cell in nb.cells), f"{stem}: no cell marked # NBVAL_CHECK_OUTPUT"
+    for index, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags", [])
+        assert set(tags) <= KNOWN_TAGS, f"{stem}: cell {index} has tags {sorted(set(tags) - KNOWN_TAGS)}"
+        assert len(tags) == len(set(tags)), f"{stem}: cell {index} repeats a tag: {tags}"
+        if cell.cell_type == "code":
+            markers = [line.strip() for line in cell.source.splitlines() if "NBVAL" in line]
+            assert not markers, (
+                f"{stem}: cell {index} marks an nbval check in the learner's code ({markers[0]!r}): "
+                "tag the cell instead (nbval-check-output, nbval-ignore-output, nbval-skip)"
+            )
+    assert any(goldens.is_checked(cell) for cell in nb.cells), f"{stem}: no cell tagged nbval-check-output"
+
+
+def test_a_check_is_a_tag():
+    assert goldens.is_checked(nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["nbval-check-output"]}))
+    assert not goldens.is_checked(nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)"))
+    assert not goldens.is_checked(nbformat.v4.new_markdown_cell("x", metadata={"tags": ["nbval-check-output"]}))
 
 
 def test_the_setup_cell_is_the_same_everywhere_and_runs_the_repositorys_colab_setup():
@@ -138,14 +166,19 @@ def test_parameters_are_known_commented_and_used(notebook):
         assert re.search(rf"\b{name}\b", after), f"{stem}: parameter {name} is declared but never used"
 
 
-def test_pictures_are_saved_under_the_notebooks_name(notebook):
+def test_pictures_are_saved_through_one_binding_under_the_notebooks_name(notebook):
+    """The folder, the pipeline and the notebook's name are bound once (``save = image_saver(output_dir, ...)``);
+    each picture is then saved with ``save(images, inputs)``, not with the whole ``save_images`` call again."""
     stem, nb = notebook
     source = "\n".join(cell.source for cell in code_cells(nb))
-    assert "save_images(" in source or "Playground(" in source  # the playground's Save button calls save_images
+    # The playground's Save button calls save_images; 01 shows the whole call once.
+    assert re.search(r"\b(image_saver|save_images|Playground)\(", source), f"{stem} saves no picture"
     names = set(re.findall(r"notebook=(\w+|\"[^\"]*\")", source))
-    assert names <= {"NOTEBOOK", f'"{stem}"'}, f"{stem}: save_images(notebook=...) must name this notebook: {names}"
-    if "NOTEBOOK" in names:
-        assert f'NOTEBOOK = "{stem}"' in source
+    assert names <= {f'"{stem}"'}, f"{stem}: notebook=... must name this notebook, as a string: {names}"
+    bindings = re.findall(r"^save = image_saver\(output_dir\b", source, re.MULTILINE)
+    if "image_saver(" in source or re.search(r"\bsave\(", source):
+        assert len(bindings) == 1, f"{stem}: bind `save = image_saver(output_dir, ...)` once, not {len(bindings)} times"
+    assert source.count("save_images(") <= 1, f"{stem}: bind the folder once: save = image_saver(output_dir, pipe, ...)"
 
 
 def test_logic_lives_in_helpers_not_in_notebooks(notebook):
@@ -159,8 +192,9 @@ def test_goldens_run_the_notebooks_code(notebook):
     stem, nb = notebook
     golden = read(GOLDEN_DIR / f"{stem}.ipynb")
     injected = [c for c in golden.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    golden_code = [c.source for c in code_cells(golden) if c not in injected]
-    assert golden_code == [c.source for c in code_cells(nb)], f"{stem}: golden differs from notebook; {FIX_GOLDEN}"
+    golden_code = [(c.source, c.metadata.get("tags", [])) for c in code_cells(golden) if c not in injected]
+    notebook_code = [(c.source, c.metadata.get("tags", [])) for c in code_cells(nb)]
+    assert golden_code == notebook_code, f"{stem}: golden differs from notebook (code or tags); {FIX_GOLDEN}"
 
 
 def test_goldens_check_only_stable_facts(notebook):
@@ -186,14 +220,14 @@ def test_goldens_check_only_stable_facts(notebook):
     ],
 )
 def test_unstable_checked_outputs_are_refused(text, what):
-    cell = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(x)")
+    cell = nbformat.v4.new_code_cell("print(x)", metadata={"tags": ["nbval-check-output"]})
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
     (problem,) = goldens.problems_in_checked_output(cell)
     assert problem.startswith(f"prints {what} ")
 
 
 def test_checked_cells_must_print_and_only_print():
-    cell = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nimage")
+    cell = nbformat.v4.new_code_cell("image", metadata={"tags": ["nbval-check-output"]})
     assert goldens.problems_in_checked_output(cell) == ["prints nothing: a checked cell must print the facts it checks"]
     cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "<PIL.Image>"})]
     assert "only print()" in goldens.problems_in_checked_output(cell)[0]

@@ -1,9 +1,9 @@
 """The playground without a browser: set the widgets' values, click its buttons, check what it made and shows.
 
-The same tests pass with ipywidgets 7.7.1, Colab's version (see docs/teaching.md, "Checking the playground on
+The same tests pass with ipywidgets 7.7.1, Colab's version (see docs/maintaining.md, "Checking the playground on
 Colab's ipywidgets"):
     pip install --target /tmp/ipyw7 --no-deps ipywidgets==7.7.1 ipython_genutils==0.2.0
-    PYTHONPATH=/tmp/ipyw7 .venv/bin/python -m pytest tests/test_playground.py
+    PYTHONPATH=/tmp/ipyw7 .venv/bin/python -m pytest tests/lessons/test_playground.py
 """
 
 import io

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from diffusers.utils import dummy_torch_and_scipy_objects
 
-from helpers import get_inputs, list_schedulers, set_scheduler, usable_schedulers
-from helpers.schedulers import SchedulerInfo
+from helpers import get_inputs, list_schedulers, set_scheduler
+from helpers.schedulers import SchedulerInfo, usable_schedulers
 
 
 def test_compatibles_are_sorted_and_all_usable_with_the_pinned_extras(tiny_pipe):

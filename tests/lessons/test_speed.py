@@ -4,22 +4,19 @@ import pytest
 import torch
 
 from helpers import attention_processors, get_inputs, image_difference, speed
+from helpers.hardware import compiler_missing
+from helpers.loading import load_tiny_autoencoder
 from helpers.speed import (
     SPEED_SETTINGS,
     compare_speed_settings,
-    compiler_missing,
-    cpu_has_native,
     fast_path_settings,
     label_of,
-    load_tiny_autoencoder,
     other_precisions,
-    speed_chart,
     speed_settings,
     speed_settings_table,
-    speed_table,
-    speedups,
     why_unavailable,
 )
+from helpers.speed_report import speed_chart, speed_table, speedups
 
 FAST = {"num_inference_steps": 2, "height": 32, "width": 32}
 
@@ -123,7 +120,7 @@ def test_names_and_tables():
     assert label_of(["channels_last", "torch.compile"]) == "channels_last + torch.compile"
     with pytest.raises(ValueError, match=r"Unknown speed setting name='xformers'; use one of \['baseline', "):
         label_of("xformers")
-    with pytest.raises(ValueError, match=r"settings must be a non-empty list"):
+    with pytest.raises(ValueError, match=r"give a non-empty list of setting names"):
         compare_speed_settings(None, "baseline")
     assert speed_settings_table(["fused QKV projections"]).splitlines()[2] == (
         "| fused QKV projections | `pipe.fuse_qkv_projections()` |"
@@ -140,12 +137,6 @@ def test_precisions_worth_comparing_on_a_cpu(tiny_pipe, monkeypatch):
     assert left_out["bfloat16"].startswith("this CPU has no bfloat16 instructions")
     assert "set emulated=True to measure it anyway" in left_out["bfloat16"]
     assert other_precisions(tiny_pipe, emulated=True) == (["bfloat16"], {})
-
-
-def test_this_cpus_half_formats_are_what_onednn_reports():
-    assert cpu_has_native(torch.float32)
-    assert cpu_has_native(torch.bfloat16) == torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    assert cpu_has_native(torch.float16) == torch.ops.mkldnn._is_mkldnn_fp16_supported()
 
 
 def test_the_fast_path_compiles_on_a_gpu_only_unless_asked(tiny_pipe):
@@ -168,7 +159,7 @@ def test_the_fast_path_compiles_on_a_gpu_only_unless_asked(tiny_pipe):
 def test_the_tiny_autoencoder_stand_in_is_seeded_and_the_real_one_needs_the_hub():
     a, b = load_tiny_autoencoder(real_weights=False), load_tiny_autoencoder(real_weights=False)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
-    from helpers import ModelNotAvailableError
+    from helpers.loading import ModelNotAvailableError
 
     with pytest.raises(ModelNotAvailableError, match=r"madebyollin/taesd"):
         load_tiny_autoencoder(real_weights=True)  # offline in the tests

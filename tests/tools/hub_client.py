@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from helpers import ModelNotAvailableError, NoSafetensorsError, activate_profile, from_pretrained_call, load_pipeline
+from helpers import activate_profile, from_pretrained_call, load_pipeline
+from helpers.loading import ModelNotAvailableError, NoSafetensorsError
 from tools import download
 from tools.local_hub import PICKLE_ONLY_ID
 

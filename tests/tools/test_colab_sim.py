@@ -153,7 +153,7 @@ def test_pips_conflict_report_is_recognised():
 def test_pick_notebooks_by_number_or_name():
     assert [nb.stem for nb in cli.pick_notebooks(["02", "05_memory"])] == ["02_text_to_image", "05_memory"]
     assert len(cli.pick_notebooks(None)) == len(list((cli.ROOT / "notebooks").glob("*.ipynb")))
-    with pytest.raises(SystemExit, match=r"--notebooks 99: no such notebook"):
+    with pytest.raises(SystemExit, match=r"colab_sim: --notebooks: no notebook .99.; use one of"):
         cli.pick_notebooks(["99"])
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import ModelNotAvailableError
+from helpers.loading import ModelNotAvailableError
 from tools.download import download, main
 
 

@@ -8,9 +8,7 @@ rerun that has nothing to do.
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from test_run_all import gallery_links
 from helpers import read_metadata
 from tools import ROOT
 from tools.generate import cli
+from tools.generate.bench import launch_command
 from tools.generate.plan import Settings, batches, build_items, pending
 from tools.generate.prompts import InputError, PromptRow, parse_seeds, read_prompts
 from tools.generate.report import seed_list
@@ -145,7 +144,8 @@ def _bad_input_cases(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--prompts", str(good), "--scheduler", "FastScheduler"], r"--scheduler 'FastScheduler' is not .*Euler"),
         (["--prompts", str(good), "--height", "100"], r"height must be a multiple of 8.*got height=100; use 96 or 104"),
         (["--prompts", str(good), "--model-id", str(tmp_path / "nowhere")], r"--model-id .*nowhere.* does not exist"),
-        (["--prompts", str(good), "--batch-size", "0"], r"--batch-size must be 1 or more, got --batch-size 0"),
+        (["--prompts", str(good), "--batch-size", "0"], r"--batch-size must be an integer >= 1, got --batch-size=0"),
+        (["--prompts", str(good), "--guidance-scale", "-1"], r"--guidance-scale must be a number >= 0 \(7.5"),
     ]
 
 
@@ -171,32 +171,9 @@ def test_a_cpu_launch_that_started_one_process_says_how_to_start_several(monkeyp
 # --- real runs --------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(processes: int, *args: str, background: bool = False):
     """``accelerate launch --multi_gpu --num_processes N -m tools.generate ...`` in a new process group."""
-    cmd = [
-        str(Path(sys.executable).parent / "accelerate"),
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        str(processes),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(_free_port()),
-        "-m",
-        "tools.generate",
-        *args,
-    ]
+    cmd = launch_command(processes, list(args))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if background:
         return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -4,11 +4,13 @@ import pytest
 import torch
 
 from tools import gpu_check, replica_nbval
-from tools.replica_nbval import GOLDENS, NotebookResult, goldens, results_table
+from tools.common import NotebookResult
+from tools.replica_nbval import GOLDENS, goldens, results_table
 
+RSS = "process RSS"
 RESULTS = [
-    NotebookResult("01_load_model", True, 12.34, 6 * 2**30, 3 * 2**30, cpu_seconds=20.4),
-    NotebookResult("05_memory", False, 80.0, 7 * 2**30, 9 * 2**30, cpu_seconds=150.0),
+    NotebookResult("01_load_model", "ok", 12.34, 6 * 2**30, RSS, gpu_peak_bytes=3 * 2**30, cpu_seconds=20.4),
+    NotebookResult("05_memory", "failed", 80.0, 7 * 2**30, RSS, gpu_peak_bytes=9 * 2**30, cpu_seconds=150.0),
 ]
 
 
@@ -18,7 +20,7 @@ def test_every_golden_is_run_new_ones_included(tmp_path):
         (tmp_path / f"{name}.ipynb").write_text("{}")
     assert [p.stem for p in goldens(folder=tmp_path)] == ["01_load_model", "07_benchmarks"]
     assert [p.stem for p in goldens(["07"], folder=tmp_path)] == ["07_benchmarks"]
-    with pytest.raises(ValueError, match=r"no golden matches \['99'\].*01_load_model"):
+    with pytest.raises(ValueError, match=r"no notebook '99'; use one of \['01_load_model', '07_benchmarks'\]"):
         goldens(["99"], folder=tmp_path)
 
 
@@ -27,9 +29,10 @@ def test_results_table_has_a_row_per_notebook_and_a_total():
     assert table[0] == "| notebook | nbval | seconds | CPU seconds | peak RSS (GiB) | peak GPU memory (GiB) |"
     assert table[2] == "| 01_load_model | passed | 12.3 | 20 | 6.00 | 3.00 |"
     assert table[3] == "| 05_memory | FAILED | 80.0 | 150 | 7.00 | 9.00 |"
-    assert table[4] == "| all | 1/2 passed | 92.3 | 170 | 7.00 |"
-    cpu_only = results_table([NotebookResult("01_load_model", True, 1.0, 2**30)])
-    assert "GPU" not in cpu_only
+    assert table[4] == "| all | 1/2 passed | 92.3 | 170 | 7.00 | 9.00 |"
+    assert table[1] == "| --- | --- | ---: | ---: | ---: | ---: |"
+    cpu_only = results_table([NotebookResult("01_load_model", "ok", 1.0, 2**30, RSS)])
+    assert "GPU" not in cpu_only and cpu_only.splitlines()[-1] == "| all | 1/1 passed | 1.0 | 0 | 1.00 |"
 
 
 def test_replica_env_is_offline_on_the_replica_profile():
@@ -42,7 +45,7 @@ def test_test_replica_refuses_bad_arguments(capsys):
         replica_nbval.parse_args(["--max-rss-gib", "0"])
     assert "--max-rss-gib=0.0 must be positive" in capsys.readouterr().err
     assert replica_nbval.main(["--notebooks", "99"]) == 2
-    assert "no golden matches ['99']" in capsys.readouterr().err
+    assert "--notebooks: no notebook '99'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without CUDA")

@@ -25,6 +25,8 @@ from tools.run_all.jobs import JobRunner, cpu_threads_env, gpu_slots
 from tools.run_all.notebook import run_notebook
 from tools.run_all.state import longest_first, new_run_folder, previous_seconds
 
+NOTEBOOKS = ROOT / "notebooks"
+
 PARAMS = 'profile = "auto"  # the machine\noutput_dir = None  # where images go\n'
 GENERATE = [
     "from helpers import activate_profile, get_inputs, load_pipeline, save_images\n"
@@ -215,7 +217,8 @@ def test_a_failing_notebook_is_reported_with_its_error_and_the_others_still_run(
         (["--params", "profile=gpu"], r"set the profile with PROFILE="),
         (["--params", "seed"], r"override 'seed' is not name=value"),
         (["--notebooks", "07"], r"--notebooks: no notebook '07'; use one of \['02_plain'\]"),
-        (["--jobs", "0"], r"--jobs must be >= 1, got --jobs 0"),
+        (["--jobs", "0"], r"--jobs must be an integer >= 1, got --jobs=0"),
+        (["--params", "seed=-1"], r"override 'seed=-1': seed must be an integer >= 0, got seed=-1; e.g. seed=0"),
         (["--profile", "h100"], r"Unknown profile: profile='h100'"),
     ],
 )
@@ -238,6 +241,53 @@ def test_the_profile_file_is_checked_too(tmp_path, capsys):
     assert run(tmp_path, "--profile", "tiny", "--notebooks", "02") == 0
     state = json.loads((tmp_path / "runs" / "latest" / "run.json").read_text())
     assert state["notebooks"]["02_plain"]["parameters"] == {"seed": 1}
+
+
+COUNTS = "num_inference_steps = None\nbatch_size = None\nheight = None\nwidth = None\nguidance_scale = 7.5\n"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("num_inference_steps=-5", r"num_inference_steps must be an integer >= 1, got num_inference_steps=-5; e.g. "),
+        ("num_inference_steps=ten", r"num_inference_steps must be an integer >= 1, got num_inference_steps='ten'"),
+        ("03.batch_size=0", r"override '03.batch_size=0': batch_size must be an integer >= 1, got batch_size=0"),
+        ("height=100", r"height must be a multiple of 8 .*got height=100; use 96 or 104"),
+        ("width=4", r"width must be an integer >= 8, got width=4"),
+        ("guidance_scale=-1", r"guidance_scale must be a number >= 0, got guidance_scale=-1"),
+    ],
+)
+def test_counts_and_sizes_are_range_checked_as_the_lessons_check_them(tmp_path, capsys, override, message):
+    (tmp_path / "nbs").mkdir()
+    write_notebook(tmp_path / "nbs" / "03_counts.ipynb", COUNTS, "print(num_inference_steps)")
+    assert run(tmp_path, "--profile", "tiny", "--params", override) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "runs").exists()  # no run folder, no kernel
+
+
+def test_the_profile_files_counts_are_range_checked_too(tmp_path, capsys):
+    (tmp_path / "nbs" / "params").mkdir(parents=True)
+    write_notebook(tmp_path / "nbs" / "03_counts.ipynb", COUNTS, "print(num_inference_steps)")
+    (tmp_path / "nbs" / "params" / "tiny.yaml").write_text("notebooks:\n  03:\n    num_inference_steps: 0\n")
+    assert run(tmp_path, "--profile", "tiny") == 2
+    err = capsys.readouterr().err
+    assert "tiny.yaml: notebooks.03_counts.num_inference_steps: num_inference_steps must be an integer >= 1" in err
+    (tmp_path / "nbs" / "params" / "tiny.yaml").write_text("num_inference_steps: null\nheight: 64\n")
+    plan = run_all.plan_new_run(run_all.parse_args(["--notebooks-dir", str(tmp_path / "nbs"), "--profile", "tiny"]))
+    assert plan[2] == {"03_counts": {"num_inference_steps": None, "height": 64}}  # None: the profile's value
+
+
+@pytest.mark.e2e
+def test_a_bad_count_stops_make_run_all_at_once_before_any_kernel(tmp_path):
+    """`make run-all PARAMS="num_inference_steps=-5"` once started eight kernels and failed seven notebooks."""
+    command = [sys.executable, "-m", "tools.run_all", "--params", "num_inference_steps=-5", "--profile", "tiny"]
+    start = time.perf_counter()
+    done = subprocess.run([*command, "--runs-dir", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 2, done.stderr
+    message = "run-all: override 'num_inference_steps=-5': num_inference_steps must be an integer >= 1, got "
+    assert done.stderr.startswith(message) and "e.g. num_inference_steps=1" in done.stderr
+    assert not (tmp_path / "runs").exists() and seconds < 60  # no run folder, no kernel: only the imports' time
 
 
 def test_gpu_slots_give_each_job_its_own_gpu():
@@ -363,7 +413,7 @@ def test_every_notebook_runs_all(tmp_path):
     folder = (tmp_path / "latest").resolve()
     summary = json.loads((folder / "summary.json").read_text())
     assert code == 0, (folder / "summary.md").read_text()
-    assert summary["complete"] and summary["ok"] == len(summary["notebooks"]) == 8  # 00 to 07
+    assert summary["complete"] and summary["ok"] == len(summary["notebooks"]) == len(list(NOTEBOOKS.glob("*.ipynb")))
     for link in gallery_links(folder / "index.html"):
         assert (folder / link).is_file(), link
 
@@ -372,8 +422,8 @@ def test_every_notebook_runs_all(tmp_path):
 def test_the_profile_files_fit_the_notebooks(profile):
     from tools.run_all.params import declared_parameters, load_param_file, resolve_parameters
 
-    notebooks = {p.stem: p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
-    assert len(notebooks) == 8  # 00_playground to 07_making_it_fast
+    notebooks = {p.stem: p for p in sorted(NOTEBOOKS.glob("*.ipynb"))}
+    assert notebooks and all(p.stem[:2].isdigit() for p in notebooks.values())
     declared = {stem: declared_parameters(path) for stem, path in notebooks.items()}
     path = ROOT / "notebooks" / "params" / f"{profile}.yaml"
     resolved = resolve_parameters(declared, list(notebooks), *load_param_file(path), source=path.name)

@@ -1,9 +1,11 @@
 """The browser check's own logic, without a browser: what it counts as a notebook run well, its bounds, CI.
 
-`make test-ui` itself drives JupyterLab in Chromium (see tools/ui_check.py); it is too slow for `make test`.
+`make test-ui` itself drives JupyterLab in Chromium (see tools/ui_check/); it is too slow for `make test`.
 """
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,8 +13,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from tools import ROOT, ui_check
-from tools.ui_check import CheckFailed, Deadline, Lab, Result, check_saved
+from tools import ROOT
+from tools.ui_check import cli as ui_check
+from tools.ui_check.bounds import CheckFailed, Deadline
+from tools.ui_check.cli import Result, check_saved
+from tools.ui_check.lab import Lab
 
 PNG = {"image/png": "iVBORw0KGgo=", "text/plain": "<PIL.Image.Image>"}
 
@@ -86,7 +91,7 @@ def test_notebooks_are_chosen_by_number_or_name(tmp_path):
         "00_playground",
         "02_text_to_image",
     ]
-    with pytest.raises(SystemExit, match="--notebooks 07 matches none"):
+    with pytest.raises(SystemExit, match=r"ui_check: --notebooks: no notebook '07'; use one of \['00_playground'"):
         ui_check.select(tmp_path, ["07"])
 
 
@@ -124,3 +129,8 @@ def test_make_test_ui_runs_in_ci_after_the_browser_check():
     assert "test-ui: setup ## " in (ROOT / "Makefile").read_text()
     steps = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
     assert steps.index("make test-ui") > steps.index("make test-browser")
+
+
+def test_python_m_tools_ui_check_still_runs():
+    done = subprocess.run([sys.executable, "-m", "tools.ui_check", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: python -m tools.ui_check" in done.stdout

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from helpers.flops import peak_tflops
+from helpers.hardware import compile_mode
 from helpers.loading import ModelNotAvailableError, NoSafetensorsError, load_pipeline
 from helpers.profiles import available_profiles, describe_device, resolve_profile
-from helpers.speed import compile_mode
 from tools import ROOT
 
 from ..envinfo import cpu_name

@@ -65,7 +65,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 "",
                 f"- Machine: {meta['device']}; CPU: {meta['cpu']}; PyTorch threads: {meta['cpu_threads']}",
                 f"- Created: {meta['created']} (UTC); torch {meta['torch']}, diffusers {meta['diffusers']}",
-                f"- Model: {meta['model']}" + ("" if meta["real_weights"] else " (random weights: pictures are noise)"),
+                f"- Model: {meta['model']}"
+                + ("" if meta["real_weights"] else " (a stand-in for the real model: its timings, not its pictures)"),
                 f"- Each row: {meta['warmup']} warm-up call(s) of one step (two when it compiles), then {meta['reps']} "
                 f"timed calls; the median, and the fastest to the slowest" + (" (QUICK=1)" if meta["quick"] else ""),
                 f"- Peak memory: {kind}; peak FLOP/s of this device (dense fp16): {peak_text}",

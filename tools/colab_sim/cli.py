@@ -31,6 +31,7 @@ import nbformat
 
 from tools import ROOT
 
+from ..common import select_notebooks
 from .image import base_image, cache_root, find_python, pip_environment
 from .runtime import SOURCE, describe_refresh, read_runtime, refresh
 from .session import (
@@ -58,15 +59,11 @@ def repository_url() -> str:
 
 
 def pick_notebooks(wanted: list[str] | None) -> list[Path]:
-    """``notebooks/*.ipynb``, or those whose name starts with one of ``wanted`` (``02``, ``05_memory``)."""
-    every = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    if not wanted:
-        return every
-    picked = [nb for nb in every if any(nb.stem.startswith(w.removesuffix(".ipynb")) for w in wanted)]
-    unknown = [w for w in wanted if not any(nb.stem.startswith(w.removesuffix(".ipynb")) for nb in every)]
-    if unknown:
-        raise SystemExit(f"--notebooks {' '.join(unknown)}: no such notebook; there are {[nb.stem for nb in every]}")
-    return picked
+    """``notebooks/*.ipynb``, or those ``wanted`` names by number or name (``02``, ``05_memory``)."""
+    try:
+        return select_notebooks(sorted((ROOT / "notebooks").glob("*.ipynb")), wanted)
+    except ValueError as err:
+        raise SystemExit(f"colab_sim: {err}") from None
 
 
 def replaced_modules(results: list[SessionResult], image: Path) -> list[str]:

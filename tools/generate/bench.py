@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,8 +29,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from helpers.tables import markdown_table
 from tools import ROOT
 
+from ..common import free_port
+
+TABLE_COLUMNS = [
+    "how",
+    "wall time",
+    "images/s",
+    "images/s, generation only",
+    "wall vs plain",
+    "CPU time",
+    "CPU vs plain",
+]
 PLAIN_LOOP = """\
 import sys
 import torch
@@ -61,12 +72,6 @@ for start in range(0, len(jobs), batch_size):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def command(kind: str, prompts: Path, seeds: str, batch_size: int, out: Path, profile: str) -> list[str]:
     """The command line of one variant: ``plain``, ``1 process`` or ``2 processes``."""
     if kind == "plain":
@@ -76,9 +81,14 @@ def command(kind: str, prompts: Path, seeds: str, batch_size: int, out: Path, pr
     args += ["--profile", profile]
     if kind == "1 process":
         return [sys.executable, "-m", "tools.generate", *args]
-    launch = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2"]
-    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    return [*launch, "--main_process_port", str(_free_port()), "-m", "tools.generate", *args]
+    return launch_command(2, args)
+
+
+def launch_command(processes: int, args: list[str]) -> list[str]:
+    """``accelerate launch --multi_gpu --num_processes N ... -m tools.generate ARGS``, on a free port, on a CPU."""
+    launch = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes"]
+    launch += [str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    return [*launch, "--main_process_port", str(free_port()), "-m", "tools.generate", *args]
 
 
 def _children_cpu() -> float:
@@ -148,15 +158,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.profile}; {os.cpu_count()} CPU cores; the best of {args.rounds} rounds (CPU time: the median):\n"
     )
     plain_cpu = statistics.median(cpu["plain"])
-    print("| how | wall time | images/s | images/s, generation only | wall vs plain | CPU time | CPU vs plain |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows = []
     for kind in kinds:
         wall, used = min(seconds[kind]), statistics.median(cpu[kind])
         only = f"{max(inner[kind]):.2f}" if kind in inner else "—"
-        print(
-            f"| {kind} | {wall:.1f} s | {count / wall:.2f} | {only} | {wall / plain:.2f}x | {used:.1f} s "
-            f"| {used / plain_cpu:.2f}x |"
+        rows.append(
+            [
+                kind,
+                f"{wall:.1f} s",
+                f"{count / wall:.2f}",
+                only,
+                f"{wall / plain:.2f}x",
+                f"{used:.1f} s",
+                f"{used / plain_cpu:.2f}x",
+            ]
         )
+    print(markdown_table(rows, TABLE_COLUMNS, right=TABLE_COLUMNS[1:]))
     print(f"\nThe tool's images differ from the plain loop's by at most {worst} level(s) of 255.")
     print("Every wall time:", {kind: [round(s, 1) for s in values] for kind, values in seconds.items()})
     print("Every CPU time:", {kind: [round(s, 1) for s in values] for kind, values in cpu.items()})

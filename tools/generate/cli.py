@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+from helpers.checks import check_count, check_number
 from helpers.inputs import generation_settings
 from helpers.loading import ModelNotAvailableError, NoSafetensorsError, resolve_model
 from helpers.profiles import TINY_BANNER, Profile, activate_profile
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tools.generate",
         description=__doc__.split("\n\n")[0],
-        epilog="README: 'Many pictures on many GPUs'.",
+        epilog="docs/tools.md: 'Many pictures on many GPUs'.",
     )
     what = parser.add_argument_group("what to make")
     what.add_argument("--prompts", type=Path, required=True, metavar="FILE", help="a .txt, .csv or .jsonl file")
@@ -108,10 +108,11 @@ def plan(args: argparse.Namespace) -> tuple[Profile, Settings, list[Item], Path]
     except (ValueError, FileNotFoundError) as err:
         raise InputError(str(err).replace("model_id=", "--model-id ")) from None
     batch_size = profile.batch_size if args.batch_size is None else args.batch_size
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be 1 or more, got --batch-size {batch_size}")
-    if not math.isfinite(args.guidance_scale) or args.guidance_scale < 0:
-        raise InputError(f"--guidance-scale must be a number >= 0 (7.5 is usual), got {args.guidance_scale}")
+    try:
+        check_count("--batch-size", batch_size)
+        check_number("--guidance-scale", args.guidance_scale, minimum=0, about="7.5 is usual")
+    except ValueError as err:
+        raise InputError(str(err)) from None
     model_id = str(Path(where).resolve()) if kind == "local" else (args.model_id or profile.base_model)
     settings = Settings(
         profile=profile.name,

@@ -34,15 +34,8 @@ def load(settings: Settings, device: str):
 
 def item_inputs(item: Item, settings: Settings) -> dict:
     """The pipeline arguments for this item alone (what its metadata is read from)."""
-    inputs = get_inputs(
-        batch_size=1,
-        prompt=item.prompt,
-        seed=item.seed,
-        num_inference_steps=settings.num_inference_steps,
-        negative_prompt=item.negative_prompt,
-        height=settings.height,
-        width=settings.width,
-    )
+    same = {"num_inference_steps": settings.num_inference_steps, "height": settings.height, "width": settings.width}
+    inputs = get_inputs(batch_size=1, prompt=item.prompt, seed=item.seed, negative_prompt=item.negative_prompt, **same)
     inputs["guidance_scale"] = settings.guidance_scale
     return inputs
 

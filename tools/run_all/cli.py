@@ -3,9 +3,9 @@
 Each run writes ``runs/<UTC time>-<profile>/`` (see :mod:`tools.run_all.state` for what it holds) and points
 ``runs/latest`` at it. Parameters come from each notebook's ``parameters`` cell, then
 ``notebooks/params/<profile>.yaml``, then the command line (see :mod:`tools.run_all.params`);
-every name and type is checked before anything runs. One failing notebook does not stop the others; the
-exit code is 1 when any failed, 2 for bad arguments, 130/143 when Ctrl-C/SIGTERM stopped the run
-(resume it with ``--resume latest``).
+every name, type and count (``num_inference_steps=-5``) is checked before any kernel starts. One failing notebook
+does not stop the others; the exit code is 1 when any failed, 2 for bad arguments, 130/143 when Ctrl-C/SIGTERM
+stopped the run (resume it with ``--resume latest``).
 
 Usage:
     python -m tools.run_all                                  # every notebook, the best profile for this machine
@@ -29,17 +29,18 @@ from pathlib import Path
 
 import psutil
 
-from helpers.profiles import Profile, noise_banner, resolve_profile
+from helpers.checks import check_count
+from helpers.profiles import Profile, resolve_profile, standin_banner
 from tools import ROOT
 
+from ..common import NotebookResult, select_notebooks
 from ..envinfo import environment_record
 from .jobs import JobRunner, cpu_threads_env, gpu_slots, visible_gpus
-from .notebook import NotebookResult, run_notebook
+from .notebook import run_notebook
 from .params import (
     ParameterError,
     declared_parameters,
     load_param_file,
-    match_notebook,
     parse_overrides,
     resolve_parameters,
 )
@@ -74,19 +75,11 @@ def discover(notebooks_dir: Path) -> dict[str, Path]:
     return found
 
 
-def select(stems: list[str], wanted: list[str] | None) -> list[str]:
-    """The stems that ``wanted`` names (``03``, ``03_schedulers`` or a path), in run order; all when None."""
-    if not wanted:
-        return stems
-    chosen = {match_notebook(key, stems, "--notebooks") for key in wanted}
-    return [stem for stem in stems if stem in chosen]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tools.run_all",
         description=__doc__.split("\n\n")[0],
-        epilog="README: 'Run every notebook'.",
+        epilog="docs/tools.md: 'Run every notebook'.",
     )
     parser.add_argument("--profile", help="auto (default), gpu, mps, cpu or tiny")
     parser.add_argument("--notebooks", nargs="+", metavar="NB", help="which notebooks: 03 05, or file names")
@@ -143,9 +136,7 @@ def check_jobs(jobs: int | None, profile: Profile) -> int:
         if profile.device == "cpu" and profile.name != "replica":  # a replica on a CPU takes 6 to 11 GB
             return max(1, min(CPU_JOBS, os.cpu_count() or 1))
         return 1
-    if jobs < 1:
-        raise ParameterError(f"--jobs must be >= 1, got --jobs {jobs}; e.g. JOBS=2")
-    return jobs
+    return check_count("--jobs", jobs)
 
 
 def plan_new_run(args: argparse.Namespace) -> tuple[Profile, dict[str, Path], dict[str, dict]]:
@@ -153,7 +144,7 @@ def plan_new_run(args: argparse.Namespace) -> tuple[Profile, dict[str, Path], di
     profile = resolve_profile(args.profile or "auto")
     args.jobs = check_jobs(args.jobs, profile)
     sources = discover(args.notebooks_dir)
-    selected = select(list(sources), args.notebooks)
+    selected = [path.stem for path in select_notebooks(sources.values(), args.notebooks)]
     params_file = (args.params_dir or args.notebooks_dir / "params") / f"{profile.name}.yaml"
     common, sections = load_param_file(params_file)
     overrides = parse_overrides([*args.params, *(f"{name}={value}" for name, value in args.parameter)])
@@ -194,7 +185,7 @@ def _alive(pid: int | None) -> bool:
 
 def progress_line(index: str, stem: str, result: NotebookResult) -> str:
     """``[2/6] 02_text_to_image: ok in 8.1 s, peak 612 MiB (process RSS), 4 images``, or the failure."""
-    if result.status == "ok":
+    if result.ok:
         peak_mib = None if result.peak_bytes is None else result.peak_bytes / 2**20
         memory = format_memory(peak_mib, result.memory_kind)
         return f"{index} {stem}: ok in {result.seconds:.1f} s, peak {memory}, {result.images} images"
@@ -206,7 +197,7 @@ class Session:
 
     def __init__(self, state: RunState, profile: Profile, jobs: int, cell_timeout: float | None):
         self.state, self.profile, self.cell_timeout = state, profile, cell_timeout
-        self.banner = noise_banner(profile)
+        self.banner = standin_banner(profile)
         self.order = {stem: f"[{i}/{len(state.notebooks)}]" for i, stem in enumerate(state.notebooks, 1)}
         self.runner = JobRunner(gpu_slots(jobs, visible_gpus() if profile.device == "cuda" else []))
         self.threads = cpu_threads_env(jobs, os.cpu_count(), dict(os.environ))
@@ -305,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ParameterError, FileNotFoundError, ValueError) as err:
         print(f"run-all: {err}", file=sys.stderr)
         return 2
-    if noise_banner(profile):
-        print(noise_banner(profile), flush=True)
+    if standin_banner(profile):
+        print(standin_banner(profile), flush=True)
     stems = state.missing()
     if args.jobs > 1:  # start the longest notebooks first (as they took last time), so the jobs end together
         stems = longest_first(stems, previous_seconds(args.runs_dir, profile.name, exclude=state.folder))

@@ -19,7 +19,10 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-from .notebook import NotebookResult, stop_kernel
+from helpers.checks import check_count
+
+from ..common import NotebookResult
+from .notebook import stop_kernel
 
 # Ctrl-C and kill: both stop the run cleanly, so that it can be resumed.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -35,8 +38,7 @@ def gpu_slots(jobs: int, gpus: Sequence[str]) -> list[str | None]:
         >>> gpu_slots(2, ["0", "1", "2"]), gpu_slots(2, ["0"])
         (['0', '1'], [None, None])
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got jobs={jobs!r}; e.g. JOBS=2")
+    check_count("jobs", jobs)
     if len(gpus) < 2:
         return [None] * jobs
     return [gpus[i % len(gpus)] for i in range(jobs)]

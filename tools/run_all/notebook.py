@@ -17,28 +17,13 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..common import NotebookResult
 from . import kernel_probe
 from .state import executed_notebook, images_dir, kernel_log, peak_file
 
 PROBE_LINE = f"__import__('runpy').run_path({kernel_probe.__file__!r}, run_name='sd_tutorial_kernel_probe');"
-
-
-@dataclass
-class NotebookResult:
-    """How one notebook went. ``error`` holds the failing cell and the exception (None when it succeeded)."""
-
-    status: str  # "ok", "failed" or "interrupted"
-    seconds: float
-    peak_bytes: int | None = None
-    memory_kind: str | None = None
-    images: int = 0
-    error: dict | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def kernel_manager_class(extra_env: dict[str, str], stderr_path: Path, on_start: Callable[[int], None]):
@@ -134,7 +119,7 @@ def run_notebook(
     seconds = time.perf_counter() - start
     peak, kind = read_peak(peak_path, device)
     images = len(list(images_dir(folder, stem).glob("*.png")))
-    return NotebookResult(status, round(seconds, 2), peak, kind, images, error)
+    return NotebookResult(stem, status, round(seconds, 2), peak, kind, images, error)
 
 
 def stop_kernel(pid: int) -> None:

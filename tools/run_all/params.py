@@ -3,7 +3,8 @@
 papermill only *warns* about a parameter that a notebook does not declare, so a typo (``sed=3``) would run every
 notebook with its default seed. Here every name is checked against what each notebook declares (read with
 ``papermill.inspect_notebook``) before anything runs, and so is the type of every value whose default is a plain
-int, float, bool or string.
+int, float, bool or string, and the range of every count and size the lessons check (``num_inference_steps=-5``
+stops the run at once, with the message a lesson would give).
 
 The YAML file of a profile (``notebooks/params/<profile>.yaml``) holds::
 
@@ -23,15 +24,30 @@ from __future__ import annotations
 
 import ast
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
 
+from helpers.checks import check_count, check_number, check_size
+
+from ..common import match_notebook
+
 # Set by run-all itself: the profile from PROFILE=, the image folder inside the run folder.
 RUNNER_PARAMETERS = ("profile", "output_dir")
 SECTIONS_KEY = "notebooks"
+# The counts and sizes the lessons check before a picture (helpers.checks), checked here with the same functions,
+# so that a bad value stops the run before any kernel starts instead of failing every notebook that uses it.
+RANGE_CHECKS: dict[str, Callable[[str, object], object]] = {
+    "num_inference_steps": check_count,
+    "batch_size": check_count,
+    "seed": partial(check_count, minimum=0),
+    "height": check_size,
+    "width": check_size,
+    "guidance_scale": partial(check_number, minimum=0),
+}
 
 
 class ParameterError(ValueError):
@@ -91,22 +107,23 @@ def declared_parameters(notebook: Path) -> dict[str, object]:
     return declared
 
 
-def match_notebook(key: str | int, stems: Sequence[str], where: str) -> str:
-    """The one stem that ``key`` names: the stem itself, with ``.ipynb``, or the prefix before ``_`` ("03").
+def _notebook(key: str | int, stems: Sequence[str], where: str) -> str:
+    """The stem ``key`` names (:func:`tools.common.match_notebook`), or a :class:`ParameterError` saying so."""
+    try:
+        return match_notebook(key, stems, where)
+    except ValueError as err:
+        raise ParameterError(str(err)) from None
 
-    YAML reads an unquoted ``03:`` as the number 3, so a number matches the notebook whose prefix has its value.
-    """
-    if isinstance(key, int) and not isinstance(key, bool):
-        found = [s for s in stems if s.split("_", 1)[0].isdigit() and int(s.split("_", 1)[0]) == key]
-        if len(found) == 1:
-            return found[0]
-    key = Path(str(key)).name.removesuffix(".ipynb")
-    if key in stems:
-        return key
-    found = [s for s in stems if s.split("_", 1)[0] == key]
-    if len(found) == 1:
-        return found[0]
-    raise ParameterError(f"{where}: no notebook {key!r}; use one of {list(stems)} (or their numbers)")
+
+def _check_value(name: str, value: object, default: object, stem: str, where: str) -> None:
+    """The value's type against the notebook's default, then its range (:data:`RANGE_CHECKS`)."""
+    _check_type(name, value, default, stem, where)
+    check = RANGE_CHECKS.get(name)
+    if check is not None and value is not None:  # None: the profile's value, as in the notebook
+        try:
+            check(name, value)
+        except ValueError as err:
+            raise ParameterError(f"{where}: {err}") from None
 
 
 def _check_type(name: str, value: object, default: object, stem: str, where: str) -> None:
@@ -180,17 +197,17 @@ def resolve_parameters(
             raise ParameterError(f"{where}: no notebook declares {name!r}; the parameters are {everywhere}")
         for stem in selected:
             if name in declared[stem]:
-                _check_type(name, value, declared[stem][name], stem, where)
+                _check_value(name, value, declared[stem][name], stem, where)
                 resolved[stem][name] = value
     for key, params in sections.items():
-        stem = match_notebook(key, stems, f"{source}: {SECTIONS_KEY}")
+        stem = _notebook(key, stems, f"{source}: {SECTIONS_KEY}")
         for name, value in params.items():
             _set_one(declared[stem], resolved.get(stem), stem, name, value, f"{source}: {SECTIONS_KEY}.{stem}.{name}")
     for ov in overrides:
         where = f"override {ov.text!r}"
         _reject_runner_parameter(ov.name, where)
         if ov.notebook is not None:
-            stem = match_notebook(ov.notebook, stems, where)
+            stem = _notebook(ov.notebook, stems, where)
             _set_one(declared[stem], resolved.get(stem), stem, ov.name, ov.value, where)
             continue
         takers = [stem for stem in selected if ov.name in declared[stem]]
@@ -207,6 +224,6 @@ def _set_one(declared: dict, target: dict | None, stem: str, name: str, value: o
     if name not in declared:
         known = sorted(set(declared) - set(RUNNER_PARAMETERS))
         raise ParameterError(f"{where}: {stem} declares no parameter {name!r}; it declares {known}")
-    _check_type(name, value, declared[name], stem, where)
+    _check_value(name, value, declared[name], stem, where)
     if target is not None:  # None: the notebook is not selected this time, but the name was still checked
         target[name] = value

@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from helpers.tables import markdown_table
+
 from .state import executed_notebook, images_dir, kernel_log
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -133,13 +135,12 @@ def format_error(error: dict | None) -> str:
 
 def summary_table(summary: dict) -> str:
     """The per-notebook table in Markdown (also what run-all prints at the end)."""
-    lines = ["| notebook | status | seconds | peak memory | images |", "| --- | --- | ---: | ---: | ---: |"]
-    for row in summary["notebooks"]:
-        lines.append(
-            f"| {row['notebook']} | {row['status']} | {_fmt_seconds(row['seconds'])} | {_fmt_memory(row)} "
-            f"| {row['images']} |"
-        )
-    return "\n".join(lines)
+    rows = [
+        [row["notebook"], row["status"], _fmt_seconds(row["seconds"]), _fmt_memory(row), row["images"]]
+        for row in summary["notebooks"]
+    ]
+    columns = ["notebook", "status", "seconds", "peak memory", "images"]
+    return markdown_table(rows, columns, right=columns[2:])
 
 
 def headline(summary: dict) -> str:
