@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat $(PIN_FILES) 2>/dev/null | sha256sum | 
 # Tests never touch the Hub and never need a GPU: they run the tiny profile.
 TEST_ENV := SD_PROFILE=tiny HF_HUB_OFFLINE=1 MPLBACKEND=Agg
 # pytest workers (pytest-xdist); one file, or one notebook, stays on one worker. Each computes on its share of
-# the cores: more PyTorch threads than cores spin-wait (nbval of the six goldens on 2 cores: 357 s with 2 workers
+# the cores: more PyTorch threads than cores spin-wait (nbval of the goldens, six of them then, on 2 cores: 357 s with 2 workers
 # of 2 threads, 56 s with 2 workers of 1 thread).
 TEST_JOBS ?= 2
 THREADS := $(shell n=$$(( $$(nproc 2>/dev/null || echo 2) / $(TEST_JOBS) )); echo $$(( n > 0 ? n : 1 )))

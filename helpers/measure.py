@@ -111,7 +111,7 @@ def measure(label: str = "", device=None):
 
     Example:
         >>> with measure("one image", pipe.device) as m:
-        ...     pipe(**get_inputs())
+        ...     image = pipe(**get_inputs()).images[0]
         >>> m.seconds > 0
         True
     """

@@ -169,8 +169,15 @@ def to_tensor(pictures) -> torch.Tensor:
     return torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
 
 
+def _bar(iterable, **options):
+    """tqdm's bar; in a notebook the one that is saved finished (:mod:`helpers.progress`), as diffusers' bars are."""
+    from .progress import NotebookProgressBar, in_notebook
+
+    return (NotebookProgressBar if in_notebook() else tqdm)(iterable, mininterval=2.0, **options)
+
+
 def _loop(steps: int, progress: bool, description: str):
-    return tqdm(range(steps), desc=description, disable=not progress, mininterval=2.0)
+    return _bar(range(steps), desc=description, disable=not progress)
 
 
 def train_autoencoder(
@@ -251,7 +258,7 @@ def encode_pictures(vae, sampler: world.Sampler, n: int, progress: bool = True) 
     """Draw ``n`` pictures from ``sampler`` and encode them with ``vae`` (scaled by its ``scaling_factor``)."""
     means, stds, captions = [], [], []
     scale = vae.config.scaling_factor
-    for start in (bar := tqdm(range(0, n, 64), desc="encoding", disable=not progress, mininterval=2.0)):
+    for start in (bar := _bar(range(0, n, 64), desc="encoding", disable=not progress)):
         pictures, texts = sampler.batch(min(64, n - start))
         dist = vae.encode(to_tensor(pictures).to(vae.device)).latent_dist
         means.append(dist.mean.cpu() * scale)

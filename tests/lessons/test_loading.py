@@ -13,14 +13,14 @@ def test_tiny_profile_with_no_arguments_gives_the_tiny_base_pipeline_on_cpu(monk
     pipe = load_pipeline()
     assert type(pipe).__name__ == "StableDiffusionPipeline"
     assert pipe.device.type == "cpu" and pipe.dtype == torch.float32
-    assert pipe.name_or_path.endswith("base")
+    assert pipe.name_or_path.endswith("tiny-sd")
     assert type(pipe.scheduler).__name__ == "PNDMScheduler"
     assert pipe.safety_checker is None  # the tiny model has none; real models keep theirs
 
 
 def test_finetuned_stand_in_and_dtype_override():
     pipe = load_pipeline("tiny:finetuned", profile="tiny", dtype=torch.bfloat16)
-    assert pipe.name_or_path.endswith("finetuned")
+    assert pipe.name_or_path.endswith("tiny-openjourney")
     assert pipe.unet.dtype == torch.bfloat16
 
 
@@ -100,7 +100,7 @@ def test_from_pretrained_call_writes_out_what_load_pipeline_runs():
         'dtype=torch.float16, variant="fp16", use_safetensors=True).to("cuda")'
     )
     tiny = from_pretrained_call(profile="tiny")
-    assert tiny.endswith('tiny-v2/base", dtype=torch.float32, use_safetensors=True).to("cpu")')
+    assert tiny.endswith('models/tiny-sd", dtype=torch.float32, use_safetensors=True).to("cpu")')
     assert "variant" not in from_pretrained_call("prompthero/openjourney", profile="cpu")
 
 

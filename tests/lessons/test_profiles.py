@@ -51,7 +51,7 @@ def test_auto_without_accelerator_picks_tiny_and_shows_the_banner_once(monkeypat
     monkeypatch.setattr(profiles, "_banner_shown", False)
     assert resolve_profile("auto").name == "tiny"
     out = capsys.readouterr().out
-    assert "TINY TEST MODEL" in out and "noise" in out and "GPU" in out
+    assert "TINY MODEL" in out and "toy world" in out and "GPU" in out
     assert out.strip() == TINY_BANNER.strip()
     resolve_profile("auto")
     assert capsys.readouterr().out == ""

@@ -153,7 +153,7 @@ def test_gallery_escapes_captions_and_shows_the_tiny_banner(finished_run):
     html = (finished_run["folder"] / "index.html").read_text(encoding="utf-8")
     assert "a &lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34; fox" in html and "<b>bold" not in html
     assert "seed 5 · PNDMScheduler · 1 steps · tiny:base" in html
-    assert "TINY TEST MODEL" in html and "noise" in html
+    assert "TINY MODEL" in html and "toy world" in html
 
 
 def test_a_second_run_makes_a_new_folder_and_leaves_the_first_alone(finished_run, tmp_path):

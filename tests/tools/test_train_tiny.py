@@ -78,6 +78,7 @@ def test_the_evaluation_quotes_the_training_and_fills_the_model_cards(trained, t
         "date": "2026-12-04", "held_out_captions": 80, "schedulers": {"same_scene": 0.85},
         "settings": {"scheduler": "PNDMScheduler", "num_inference_steps": 10, "size": "64x64", "fast_steps": 5},
         "accuracy_by_guidance": {"1.0": {**share, "all": 0.3}, "7.5": share},
+        "accuracy_by_sampler": {"DPMSolverMultistepScheduler, 10 steps": {**share, "colour": 0.95}},
         "style": {"finetuned_with_trigger": 0.95, "finetuned_without_trigger": 0.05, "base_with_trigger": 0.0},
     }  # fmt: skip
     grid = tmp_path / "grid.png"
@@ -86,6 +87,7 @@ def test_the_evaluation_quotes_the_training_and_fills_the_model_cards(trained, t
         eval_tiny.update_model_cards(out, report, grid)
     base_card = (out / KINDS["base"]["folder"] / "README.md").read_text()
     assert base_card.count(eval_tiny.LEARNED) == 1 and "the object's colour is right in 90%" in base_card
+    assert "with DPM-Solver++ in 10 steps: colour 95%" in base_card
     assert base_card.startswith("# tiny-sd") and "Run `make eval-tiny`." not in base_card
     tuned_card = (out / KINDS["finetuned"]["folder"] / "README.md").read_text()
     assert "95% of pictures with the trigger word and in 5% without" in tuned_card

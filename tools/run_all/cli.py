@@ -124,7 +124,7 @@ def list_params(sources: dict[str, Path]) -> None:
 
 
 # Notebooks at once on a CPU-only machine when --jobs is not given: the fastest measured on two cores (tiny
-# profile, six notebooks: JOBS=1 82.6 s, JOBS=2 57.7 s; each kernel gets cores / JOBS threads).
+# profile, the six notebooks there were then: JOBS=1 82.6 s, JOBS=2 57.7 s; each kernel gets cores / JOBS threads).
 CPU_JOBS = 2
 
 
