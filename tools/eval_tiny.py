@@ -240,6 +240,15 @@ def _cells(values: dict, formats: dict[str, str]) -> list[str]:
     return [form.format(values[key]) for key, form in formats.items()]
 
 
+def _accuracy_table(rows: dict[str, dict[str, float]], first: str) -> str:
+    """A table of :func:`accuracy` results, one row per setting named in the column ``first``."""
+    shares = dict.fromkeys(("colour", "position", "background", "all"), "{:.0%}")
+    return markdown_table(
+        [[name, *_cells(v, shares)] for name, v in rows.items()],
+        [first, "colour", "position", "background", "all three"],
+    )
+
+
 def markdown(report: dict) -> str:
     """The report as the page docs/reports/tiny-model/README.md."""
     lines = [
@@ -252,23 +261,11 @@ def markdown(report: dict) -> str:
         "",
         "## Attributes of held-out captions, by guidance",
         "",
-        markdown_table(
-            [
-                [g, *_cells(v, dict.fromkeys(("colour", "position", "background", "all"), "{:.0%}"))]
-                for g, v in report["accuracy_by_guidance"].items()
-            ],
-            ["guidance", "colour", "position", "background", "all three"],
-        ),  # fmt: skip
+        _accuracy_table(report["accuracy_by_guidance"], "guidance"),
         "",
         "## Attributes of held-out captions, by scheduler and steps (guidance 7.5)",
         "",
-        markdown_table(
-            [
-                [k, *_cells(v, dict.fromkeys(("colour", "position", "background", "all"), "{:.0%}"))]
-                for k, v in report["accuracy_by_sampler"].items()
-            ],
-            ["scheduler", "colour", "position", "background", "all three"],
-        ),  # fmt: skip
+        _accuracy_table(report["accuracy_by_sampler"], "scheduler"),
         "",
         "## The style of the fine-tuned model",
         "",
