@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tools import ROOT
 from tools.local_hub import OPENJOURNEY_ID, SD15_ID, LocalHub
 
 # Real processes and a real server: make test-e2e runs it, make test leaves it out.
@@ -38,9 +39,12 @@ class Client:
     """The user's code in its own process; :meth:`run` sends it one step and returns the step's result."""
 
     def __init__(self, **env):
+        # From the repository root, with it on the path, as `python -m tools.x` runs: the client imports tools.
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
             [sys.executable, str(CLIENT)],
-            env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+            cwd=ROOT,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path, **env},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
