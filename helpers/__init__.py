@@ -4,7 +4,9 @@ The lesson helpers sit at the top of this folder, one job each; the notebooks im
 they read like a lesson:
 
 - :mod:`helpers.profiles`: which machine we are on (gpu, mps, cpu, tiny) and what that implies.
-- :mod:`helpers.loading`: ``load_pipeline``, the current diffusers way, for every profile.
+- :mod:`helpers.loading`: ``load_pipeline``, the current diffusers way, for every profile; ``pretrained_source``,
+  what to hand ``from_pretrained`` yourself.
+- :mod:`helpers.loop`: the denoising loop written out (``denoise_by_hand``), latents decoded, the picture emerging.
 - :mod:`helpers.inputs`: ``get_inputs``, one seeded generator per image.
 - :mod:`helpers.grid`: ``image_grid`` and ``labelled_grid``.
 - :mod:`helpers.schedulers`: compatible schedulers, switching by name.
@@ -19,11 +21,12 @@ they read like a lesson:
 - :mod:`helpers.timing`: warm-up, repeated timing, medians and spread, the denoising loop's it/s.
 - :mod:`helpers.settings`: the one mechanism behind the memory and speed settings: a registry of named settings,
   each applied, undone and able to say why it cannot run here.
-- :mod:`helpers.speed`: speed settings (precision, attention, channels_last, fused QKV, torch.compile, TAESD)
-  applied and undone by name, and measured.
+- :mod:`helpers.speed`: speed settings (precision, attention, channels_last, fused QKV, torch.compile, regional
+  compilation, TAESD) applied and undone by name, and measured.
 - :mod:`helpers.hardware`: what this machine can do fast (half formats, bfloat16, a compiler for torch.compile).
 - :mod:`helpers.speed_report`: speed-ups, tables and charts of speed measurements.
 - :mod:`helpers.flops`: FLOPs counted by PyTorch on the meta device, and the share of a GPU's peak.
+- :mod:`helpers.lora`: which LoRA lesson 06 loads on each profile (a Hub id, or the stand-ins' folders).
 - :mod:`helpers.checks`: the one range check of counts, sizes and scales; its messages name a value that works.
 - :mod:`helpers.tables`: Markdown tables from rows, for the lessons' tables and the tools' reports.
 - :mod:`helpers.training`: the pieces that train a tiny text-to-image model from nothing, as diffusers' training
@@ -78,20 +81,23 @@ from .components import components_table, half_precision_check, pipeline_compone
 from .flops import peak_tflops, pipeline_flops  # noqa: E402
 from .grid import grid_shape, image_grid, labelled_grid  # noqa: E402
 from .inputs import generation_settings, get_inputs  # noqa: E402
-from .loading import from_pretrained_call, load_pipeline  # noqa: E402
+from .loading import from_pretrained_call, load_pipeline, load_tiny_autoencoder, pretrained_source  # noqa: E402
+from .loop import KeepLatents, decode_latents, denoise_by_hand, emerging_strip  # noqa: E402
+from .lora import style_lora  # noqa: E402
 from .measure import measure  # noqa: E402
 from .memory import MEMORY_SETTINGS, attention_processors, compare_memory_settings, memory_settings_table  # noqa: E402
 from .outputs import image_saver, read_metadata, save_images  # noqa: E402
 from .profiles import activate_profile, check_gpu  # noqa: E402
 from .progress import use_notebook_progress_bars  # noqa: E402
-from .schedulers import list_schedulers, set_scheduler  # noqa: E402
+from .schedulers import list_schedulers, schedule_chart, set_scheduler  # noqa: E402
 from .speed import (  # noqa: E402
     SPEED_SETTINGS,
     compare_speed_settings,
+    drop_fused_projections,
     fast_path_settings,
     other_precisions,
-    speed_settings,
     speed_settings_table,
+    uncompile,
 )
 from .speed_report import speed_chart, speed_table  # noqa: E402
 
@@ -101,6 +107,7 @@ use_notebook_progress_bars()
 # utils/check_inits.py does). Tools and tests import anything else from its module: ``from helpers.loading import
 # ModelNotAvailableError``.
 __all__ = [
+    "KeepLatents",
     "MEMORY_SETTINGS",
     "NOT_FOR_SD15",
     "Playground",
@@ -113,7 +120,11 @@ __all__ = [
     "compare_schedulers",
     "compare_speed_settings",
     "components_table",
+    "decode_latents",
+    "denoise_by_hand",
     "difference_image",
+    "drop_fused_projections",
+    "emerging_strip",
     "fast_path_settings",
     "from_pretrained_call",
     "generation_settings",
@@ -126,6 +137,7 @@ __all__ = [
     "labelled_grid",
     "list_schedulers",
     "load_pipeline",
+    "load_tiny_autoencoder",
     "measure",
     "memory_settings_table",
     "nearest_image",
@@ -133,15 +145,18 @@ __all__ = [
     "peak_tflops",
     "pipeline_components",
     "pipeline_flops",
+    "pretrained_source",
     "read_metadata",
     "runs_table",
     "save_images",
+    "schedule_chart",
     "set_scheduler",
     "speed_chart",
-    "speed_settings",
     "speed_settings_table",
     "speed_table",
+    "style_lora",
     "time_batch_sizes",
+    "uncompile",
 ]
 
 

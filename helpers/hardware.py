@@ -54,7 +54,8 @@ def precision_missing(dtype: torch.dtype, device: str) -> str | None:
         >>> precision_missing(torch.bfloat16, "cpu") is None
         True
     """
-    if dtype == torch.bfloat16 and device == "cuda" and not torch.cuda.is_bf16_supported():
+    # Not torch.cuda.is_bf16_supported(): it also answers True where bfloat16 is only emulated (a T4, say).
+    if dtype == torch.bfloat16 and device == "cuda" and torch.cuda.get_device_capability()[0] < 8:
         return f"bfloat16 needs an Ampere or newer GPU; this one ({torch.cuda.get_device_name()}) has none"
     return None
 
@@ -62,6 +63,25 @@ def precision_missing(dtype: torch.dtype, device: str) -> str | None:
 def compile_mode(device: str) -> str:
     """The ``torch.compile`` mode used on ``device`` (see :data:`COMPILE_MODES`)."""
     return COMPILE_MODES.get(device, "default")
+
+
+def repeated_blocks_missing(model) -> str | None:
+    """Why ``model.compile_repeated_blocks()`` (regional compilation) has nothing to compile, or None when it has.
+
+    diffusers compiles the blocks whose class names a model class lists in ``_repeated_blocks``;
+    ``UNet2DConditionModel`` (SD1.5's UNet) lists ``BasicTransformerBlock``, the transformer layer in each of its
+    attention blocks.
+
+    Example:
+        >>> repeated_blocks_missing(pipe.unet) is None
+        True
+    """
+    names = list(getattr(model, "_repeated_blocks", None) or [])
+    if not names:
+        return f"{type(model).__name__} declares no _repeated_blocks, so regional compilation has nothing to compile"
+    if not any(type(module).__name__ in names for module in model.modules()):
+        return f"{type(model).__name__} has none of its _repeated_blocks {names}: nothing to compile"
+    return None
 
 
 def compiler_missing(device: str) -> str | None:

@@ -88,7 +88,7 @@ def generation_settings(
     Args:
         num_inference_steps, height, width: a notebook's parameters; None takes the profile's.
         fast: use the profile's step count for DPM-Solver++ (``profile.fast_steps``, 20 on a GPU) instead of the
-            one for the default PNDM scheduler.
+            one for the model's default scheduler.
 
     Example:
         >>> _ = activate_profile("gpu")

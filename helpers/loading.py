@@ -163,6 +163,29 @@ variant="fp16", use_safetensors=True).to("cuda")
     return f'StableDiffusionPipeline.from_pretrained({", ".join(args)}).to("{prof.device}")'
 
 
+def pretrained_source(
+    model_id: str | Path | None = None, profile: str | Profile | None = None, *, dtype: torch.dtype | None = None
+) -> tuple[str, str | None]:
+    """What to hand ``StableDiffusionPipeline.from_pretrained`` yourself: where the model is, and which variant.
+
+    The first is a Hub id, or a local folder (the shipped tiny model's for ``"tiny:base"``); the second is
+    ``"fp16"`` when the profile loads half precision (from the Hub, or from a folder that holds
+    ``*.fp16.safetensors``), else None: the repository's default files (full precision on the Hub). A Hub repository
+    without fp16 files (``prompthero/openjourney``) then fails at once, where :func:`load_pipeline` falls back to its
+    full-precision files. A lesson writes the call out with these two and the profile's dtype and device.
+
+    Example:
+        >>> pretrained_source(profile="gpu")
+        ('stable-diffusion-v1-5/stable-diffusion-v1-5', 'fp16')
+        >>> where, variant = pretrained_source(profile="tiny")
+        >>> where.endswith("tiny-sd"), variant
+        (True, None)
+    """
+    prof = current_profile() if profile is None else resolve_profile(profile)
+    where, kind = resolve_model(model_id, prof)
+    return where, load_kwargs(kind, where, prof.dtype if dtype is None else dtype).get("variant")
+
+
 def load_pipeline(
     model_id: str | Path | None = None,
     profile: str | Profile | None = None,

@@ -1,8 +1,11 @@
 """Memory settings of a pipeline: apply one by name, undo it afterwards, and measure each on the same batch.
 
-The settings are the ones the diffusers docs offer for Stable Diffusion 1.5, spelled the diffusers 0.42 way
-(``pipe.vae.enable_slicing()``; older tutorials write ``pipe.enable_vae_slicing()``, which is gone). They form a
-:class:`helpers.settings.Settings` registry, the same kind as the speed settings of :mod:`helpers.speed`.
+The settings are the original tutorial's attention slicing and the ones of diffusers' memory guide that a
+UNet pipeline such as Stable Diffusion 1.5 takes with one call, spelled the diffusers 0.42 way
+(``pipe.vae.enable_slicing()``; older tutorials write ``pipe.enable_vae_slicing()``, which is gone). The guide
+itself no longer lists attention slicing (only diffusers' MPS guide still recommends it); its newer group
+offloading and layerwise casting are not measured here. They form a :class:`helpers.settings.Settings` registry,
+the same kind as the speed settings of :mod:`helpers.speed`.
 
 Example:
     >>> with memory_setting(pipe, "attention slicing"):
@@ -39,8 +42,8 @@ def _offload(name: str, method: str) -> Setting:
             return None
         return (
             f"{name} keeps the weights in main memory and moves them to an accelerator only while they are used; "
-            f"this pipeline is on the CPU, where everything already lives in main memory, and diffusers refuses it "
-            f"without an accelerator"
+            f"this pipeline runs on the CPU, where everything already lives in main memory (and on a machine "
+            f"without an accelerator, pipe.{method}() raises RuntimeError)"
         )
 
     return Setting(name, f"pipe.{method}()", apply, undo, why_unavailable)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import ipywidgets as widgets
 
 from .grid import grid_shape, labelled_grid
 from .inputs import generation_settings, get_inputs
+from .loading import load_kwargs, resolve_model
 from .measure import measure
 from .outputs import model_name, save_images
 from .profiles import DEFAULT_PROMPT, current_profile
@@ -53,8 +55,9 @@ SETTINGS = (
     "width",
 )
 TINY_NOTICE = (
-    "<b>Tiny test model:</b> its weights are random, so every picture is coloured noise. The controls, seeds "
-    "and timings are real; for real pictures, run on a GPU (in Colab: Runtime &gt; Change runtime type)."
+    "<b>Tiny model:</b> trained here on a toy world of coloured objects on simple backgrounds, it draws small (64 x "
+    "64), rough pictures of that world, not art. The controls, seeds and timings are real; for real pictures, run on "
+    "a GPU (in Colab: Runtime &gt; Change runtime type)."
 )
 
 
@@ -131,6 +134,7 @@ class Playground:
         self.current: Creation | None = None
         self.last_error: BaseException | None = None
         self.model = model_name(pipe)
+        self.loaded_scheduler = pipe.scheduler  # every other scheduler is built from its config, as as_code() does
         max_batch = max(batch_size, current_profile().large_batch_size)
 
         self.prompt = _labelled("Prompt", widgets.Textarea, value=prompt, rows=2, layout={"width": "100%"})
@@ -220,19 +224,58 @@ class Playground:
         return self.seed.value
 
     def as_code(self) -> str:
-        """The Python that makes (and saves) what the widgets describe now, to copy into a notebook of your own."""
+        """Plain diffusers code that loads the model and makes (and saves) what the widgets describe now.
+
+        It uses nothing of this tutorial, so it runs as it is in a notebook or script of your own, and makes the
+        same pictures as Generate: the same model, dtype and device, scheduler, seeds and settings.
+        """
         s = self.settings()
-        args = [f"batch_size={s['batch_size']}", f"prompt={s['prompt']!r}"]
-        args += [f"negative_prompt={s['negative_prompt']!r}"] if s["negative_prompt"] else []
-        args += [f"{name}={s[name]!r}" for name in ("num_inference_steps", "seed", "height", "width")]
-        return "\n".join(
-            [
-                f"set_scheduler(pipe, {s['scheduler']!r})",
-                f"inputs = {{**get_inputs({', '.join(args)}), 'guidance_scale': {s['guidance_scale']!r}}}",
-                "images = pipe(**inputs).images",
-                f"save_images(images, {str(self.output_dir)!r}, pipe=pipe, inputs=inputs)",
-            ]
-        )
+        pipeline_class = type(self.pipe).__name__
+        where, kind = resolve_model(self.model, current_profile())
+        load = [_literal(where), f"dtype={self.pipe.dtype}"]
+        variant = load_kwargs(kind, where, self.pipe.dtype).get("variant")
+        load += [f"variant={_literal(variant)}"] if variant else []
+        load += ["use_safetensors=True"]
+        scheduler = s["scheduler"]
+        swap = scheduler != type(self.loaded_scheduler).__name__
+        imports = sorted({pipeline_class, scheduler} if swap else {pipeline_class})
+        lines = [
+            "import torch",
+            f"from diffusers import {', '.join(imports)}",
+            "",
+            f"pipe = {pipeline_class}.from_pretrained(",
+            f"    {', '.join(load)}",
+            f").to({_literal(self.pipe.device.type)})",
+        ]
+        if swap:
+            lines.append(f"pipe.scheduler = {scheduler}.from_config(pipe.scheduler.config)")
+        n = s["batch_size"]
+        cpu = "made on the CPU: the same starting noise on every device"
+        if n == 1:
+            prompt, negative = _literal(s["prompt"]), _literal(s["negative_prompt"])
+            generator = f'torch.Generator("cpu").manual_seed({s["seed"]}),  # {cpu}'
+            lines.append("image = pipe(")
+        else:
+            seeds = list(range(s["seed"], s["seed"] + n))
+            prompt = f"[{_literal(s['prompt'])}] * len(seeds)"
+            negative = f"[{_literal(s['negative_prompt'])}] * len(seeds)"
+            generator = '[torch.Generator("cpu").manual_seed(seed) for seed in seeds],'
+            lines += [f"seeds = {seeds}  # one generator per picture, {cpu}", "images = pipe("]
+        lines.append(f"    prompt={prompt},")
+        if s["negative_prompt"]:
+            lines.append(f"    negative_prompt={negative},")
+        lines += [
+            f"    generator={generator}",
+            f"    num_inference_steps={s['num_inference_steps']},",
+            f"    guidance_scale={s['guidance_scale']},",
+            f"    height={s['height']},",
+            f"    width={s['width']},",
+        ]
+        if n == 1:
+            lines += [").images[0]", f'image.save("seed-{s["seed"]}.png")']
+        else:
+            lines += [").images", "for seed, image in zip(seeds, images):", '    image.save(f"seed-{seed}.png")']
+        return "\n".join(lines)
 
     # Generate and Save ----------------------------------------------------------------------------------
 
@@ -258,7 +301,9 @@ class Playground:
             settings = self.settings()
             inputs = self.inputs(settings)
             if type(self.pipe.scheduler).__name__ != settings["scheduler"]:
-                set_scheduler(self.pipe, settings["scheduler"])
+                self.pipe.scheduler = self.loaded_scheduler
+                if type(self.loaded_scheduler).__name__ != settings["scheduler"]:
+                    set_scheduler(self.pipe, settings["scheduler"])
             self.progress.bar_style = ""
             self.progress.value = 0
             self._say(f"Generating {settings['batch_size']} picture(s) ...")
@@ -360,8 +405,12 @@ def caption(creation: Creation) -> str:
         f"{creation.seconds:.1f} s",
     ]
     negative = f"<br>not: {html.escape(s['negative_prompt'])}" if s["negative_prompt"] else ""
-    noise = " (random weights: noise)" if creation.model.startswith("tiny:") else ""
-    return f"<b>{html.escape(s['prompt'])}</b>{negative}<br>{html.escape(' · '.join(parts))}{noise}"
+    return f"<b>{html.escape(s['prompt'])}</b>{negative}<br>{html.escape(' · '.join(parts))}"
+
+
+def _literal(value) -> str:
+    """``value`` as Python source; a string in double quotes, as ruff formats it (JSON's escapes are Python's)."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
 
 
 def _explain(err: BaseException) -> str:

@@ -38,7 +38,7 @@ class Profile:
     finetuned_model: str
     height: int
     width: int
-    num_inference_steps: int  # with the default PNDM scheduler
+    num_inference_steps: int  # with the model's default scheduler (SD1.5: PNDM; the tiny model: Euler)
     fast_steps: int  # with DPMSolverMultistepScheduler, which needs fewer steps
     batch_sizes: tuple[int, ...]  # the small and the large batch the notebooks use
     real_weights: bool  # False: a stand-in (the tiny model trained here, or the random-weight replica)

@@ -1,11 +1,12 @@
 """Speed settings of a pipeline: apply one (or several) by name, undo them afterwards, and measure each.
 
 Each setting is the line a learner would write (``pipe.fuse_qkv_projections()``,
-``pipe.unet = torch.compile(pipe.unet, ...)``) plus how to undo it, so that one pipeline can be measured under
-many settings in turn. They form a :class:`helpers.settings.Settings` registry, the same kind as the memory
-settings of :mod:`helpers.memory`, which are offered here too, by the same names. A setting that cannot run on
-this machine (CPU offload without an accelerator, ``torch.compile`` without a compiler: see
-:mod:`helpers.hardware`) is never silently dropped: :func:`compare_speed_settings` returns it with the reason.
+``pipe.unet = torch.compile(pipe.unet, ...)``, ``pipe.unet.compile_repeated_blocks(fullgraph=True)``) plus how to
+undo it, so that one pipeline can be measured under many settings in turn. They form a
+:class:`helpers.settings.Settings` registry, the same kind as the memory settings of :mod:`helpers.memory`, which
+are offered here too, by the same names. A setting that cannot run on this machine (CPU offload without an
+accelerator, ``torch.compile`` without a compiler: see :mod:`helpers.hardware`) is never silently dropped:
+:func:`compare_speed_settings` returns it with the reason.
 :mod:`helpers.speed_report` turns the timings into tables and charts.
 
 Example:
@@ -23,7 +24,14 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .hardware import compile_mode, compiler_missing, cpu_has_native, execution_device, precision_missing
+from .hardware import (
+    compile_mode,
+    compiler_missing,
+    cpu_has_native,
+    execution_device,
+    precision_missing,
+    repeated_blocks_missing,
+)
 from .loading import load_tiny_autoencoder
 from .memory import MEMORY_SETTINGS
 from .profiles import current_profile
@@ -101,17 +109,55 @@ def _restore_attention(pipe, saved) -> None:
         model.set_attn_processor(processors)
 
 
-def _unfuse_projections(pipe) -> None:
-    pipe.unfuse_qkv_projections()
-    # diffusers 0.42 only switches the processors back and keeps the fused copies of the weights: drop them,
-    # so that the memory and the state dict are what they were.
+def drop_fused_projections(pipe) -> int:
+    """Free the fused weights that diffusers 0.42's ``pipe.unfuse_qkv_projections()`` leaves behind.
+
+    ``pipe.fuse_qkv_projections()`` adds to each attention layer one matrix holding its query, key and value
+    weights side by side (``to_qkv``; ``to_kv`` for cross-attention). ``pipe.unfuse_qkv_projections()`` switches
+    the attention processors back to the separate ones but keeps those matrices, in memory and in the state dict.
+    This deletes them. Call it after ``pipe.unfuse_qkv_projections()``; while the processors are the fused ones
+    they need the matrices.
+
+    Returns:
+        How many weights (parameters) it freed; 0 when nothing was fused.
+
+    Example:
+        >>> pipe.fuse_qkv_projections()
+        >>> pipe.unfuse_qkv_projections()
+        >>> drop_fused_projections(pipe) > 0, drop_fused_projections(pipe)
+        (True, 0)
+    """
+    freed = 0
     for model in (pipe.unet, pipe.vae):
         for module in model.modules():
             if getattr(module, "fused_projections", False):
                 for name in ("to_qkv", "to_kv", "to_added_qkv"):
                     if hasattr(module, name):
+                        freed += sum(p.numel() for p in getattr(module, name).parameters())
                         delattr(module, name)
                 module.fused_projections = False
+    return freed
+
+
+def _unfuse_projections(pipe) -> None:
+    pipe.unfuse_qkv_projections()
+    drop_fused_projections(pipe)  # so that the memory and the state dict are what they were
+
+
+def uncompile(model: torch.nn.Module) -> int:
+    """Undo ``module.compile()`` on ``model`` and every module inside it: they run eagerly again.
+
+    ``model.compile_repeated_blocks(...)`` (regional compilation) calls ``block.compile(...)`` on each repeated
+    block, which compiles it in place; PyTorch has no public call that undoes that, so this clears what
+    ``nn.Module.compile`` sets. (A model wrapped by ``torch.compile(model)`` is undone by keeping the original.)
+
+    Returns:
+        How many modules were compiled in place.
+    """
+    compiled = [m for m in model.modules() if getattr(m, "_compiled_call_impl", None) is not None]
+    for module in compiled:
+        module._compiled_call_impl = None
+    return len(compiled)
 
 
 def _compile_unet(pipe):
@@ -123,6 +169,21 @@ def _compile_unet(pipe):
 def _uncompile_unet(pipe, original) -> None:
     pipe.unet = original
     torch._dynamo.reset()  # forget the compiled graphs, and the memory they hold
+
+
+def _compile_regions(pipe) -> None:
+    # The call of diffusers' guide, PyTorch's default mode on every device. With mode="max-autotune", the SD1.5
+    # replica's blocks took 293 s to compile on an H200 (512 px, batch 1, fp16) and ran slower than eager.
+    pipe.unet.compile_repeated_blocks(fullgraph=True)
+
+
+def _uncompile_regions(pipe, saved) -> None:
+    uncompile(pipe.unet)
+    torch._dynamo.reset()
+
+
+def _regions_missing(pipe) -> str | None:
+    return compiler_missing(execution_device(pipe)) or repeated_blocks_missing(pipe.unet)
 
 
 def _tiny_autoencoder(pipe):
@@ -159,7 +220,7 @@ SPEED_SETTINGS = Settings(
         ),
         Setting.toggle(
             "fused QKV projections",
-            "pipe.fuse_qkv_projections()",
+            "pipe.fuse_qkv_projections()  # experimental in diffusers",
             lambda pipe: pipe.fuse_qkv_projections(),
             _unfuse_projections,
         ),
@@ -169,6 +230,14 @@ SPEED_SETTINGS = Settings(
             _compile_unet,
             _uncompile_unet,
             lambda pipe: compiler_missing(execution_device(pipe)),
+            compiles=True,
+        ),
+        Setting(
+            "regional compilation",
+            "pipe.unet.compile_repeated_blocks(fullgraph=True)",
+            _compile_regions,
+            _uncompile_regions,
+            _regions_missing,
             compiles=True,
         ),
         Setting(
@@ -231,15 +300,20 @@ def fast_path_settings(pipe, compile_unet: bool | None = None) -> tuple[list, di
     """The fast path's settings, one by one and together, and ``{label: reason}`` for those left out.
 
     Args:
-        compile_unet: whether to include ``torch.compile`` (alone, and with channels_last and fused QKV
-            projections); None includes it on a CUDA GPU only, since compiling takes minutes on a CPU.
+        compile_unet: whether to include the compilations: ``torch.compile`` of the whole UNet (alone, and with
+            channels_last and fused QKV projections) and regional compilation; None includes them on a CUDA GPU
+            only, since compiling takes minutes on a CPU.
 
     Example:
         >>> fast_path_settings(pipe)[0]  # on a CPU
         ['channels_last', 'fused QKV projections']
     """
     settings: list = ["channels_last", "fused QKV projections"]
-    compiled = ["torch.compile", ["channels_last", "fused QKV projections", "torch.compile"]]
+    compiled = [
+        "torch.compile",
+        "regional compilation",
+        ["channels_last", "fused QKV projections", "torch.compile"],
+    ]
     device = execution_device(pipe)
     if compile_unet is None:
         compile_unet = device == "cuda"

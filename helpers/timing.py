@@ -8,8 +8,8 @@ of its first and of its last step, so the text encoder, the VAE decode and the s
 
 Example:
     >>> timing = time_pipeline(pipe, "batch of 2", batch_size=2, num_inference_steps=5, reps=3)
-    >>> len(timing.seconds), timing.unet_calls  # SD1.5's PNDM calls the UNet once more than its steps
-    (3, 6)
+    >>> len(timing.seconds), timing.unet_calls  # once a step with Euler (SD1.5's PNDM calls it once more)
+    (3, 5)
     >>> print(timing)  # doctest: +SKIP
     batch of 2: 1.23 s per call (median of 3, 1.20 to 1.31), 0.615 s per picture, 4.9 it/s
 """
@@ -156,8 +156,8 @@ def time_pipeline(
             ``seed``, ``height``, ``width``.
 
     Example:
-        >>> time_pipeline(pipe, batch_size=1, num_inference_steps=2, reps=1, warmup=0).unet_calls  # PNDM: steps + 1
-        3
+        >>> time_pipeline(pipe, batch_size=1, num_inference_steps=2, reps=1, warmup=0).unet_calls  # PNDM's: 3
+        2
     """
     check_count("reps", reps)
     check_count("warmup", warmup, minimum=0)

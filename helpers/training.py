@@ -358,16 +358,30 @@ def train_text_to_image(
     return losses
 
 
+# The tiny models' default scheduler: SD1.5's betas and settings, Euler's update. SD1.5 ships PNDMScheduler, whose
+# multistep updates draw these small models poorly in the tiny profile's 10 steps at guidance 7.5 (held-out captions:
+# colour 16%, position 36% against Euler's 85% and 97%; docs/reports/tiny-model/README.md).
+SCHEDULER = "EulerDiscreteScheduler"
+
+
+def default_scheduler():
+    """A new :data:`SCHEDULER` with SD1.5's noise schedule: what the tiny models ship as their default."""
+    import diffusers
+
+    return getattr(diffusers, SCHEDULER).from_config(SD15_SCHEDULER_CONFIG)
+
+
 def assemble_pipeline(vae, text_encoder, tokenizer, unet):
-    """The trained parts as a :class:`~diffusers.StableDiffusionPipeline` with SD1.5's own scheduler (PNDM)."""
-    from diffusers import PNDMScheduler, StableDiffusionPipeline
+    """The trained parts as a :class:`~diffusers.StableDiffusionPipeline`, with SD1.5's noise schedule in an
+    :class:`~diffusers.EulerDiscreteScheduler` (:data:`SCHEDULER`'s reason)."""
+    from diffusers import StableDiffusionPipeline
 
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG),
+        scheduler=default_scheduler(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

@@ -121,7 +121,7 @@ def make_golden(notebook: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     # Goldens are always made on the tiny profile, offline, whatever the caller's environment says.
     os.environ.update({"SD_PROFILE": "tiny", "HF_HUB_OFFLINE": "1"})
-    notebooks = [Path(arg).resolve() for arg in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = [Path(arg).resolve() for arg in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
     if not notebooks:
         print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 1

@@ -1,10 +1,11 @@
 """`make hub`: serve a local Hugging Face Hub in the foreground until Ctrl-C.
 
 By default it serves the project's stand-in repositories (tiny weights in the layout of
-``stable-diffusion-v1-5/stable-diffusion-v1-5`` and ``prompthero/openjourney``) offline on 127.0.0.1, so that
-``make download``, the notebooks' ``from_pretrained`` calls and ``huggingface_hub`` run their real code against
-it. With ``--online`` it is a caching mirror of huggingface.co instead (a classroom: the instructor's machine
-downloads each file once, forty learners fetch it from there).
+``stable-diffusion-v1-5/stable-diffusion-v1-5``, ``prompthero/openjourney`` and the LoRA
+``prompthero/openjourney-lora``) offline on 127.0.0.1, so that ``make download``, the notebooks'
+``from_pretrained`` and ``load_lora_weights`` calls and ``huggingface_hub`` run their real code against it. With
+``--online`` it is a caching mirror of huggingface.co instead (a classroom: the instructor's machine downloads each
+file once, forty learners fetch it from there).
 
 Example:
     $ make hub                                           # prints: export HF_ENDPOINT=http://127.0.0.1:8090

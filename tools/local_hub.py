@@ -12,6 +12,9 @@ The repositories (:data:`REPOS`) hold tiny weights (megabytes) and are published
 * ``stable-diffusion-v1-5/stable-diffusion-v1-5``: fp32 ``*.safetensors`` and ``*.fp16.safetensors`` for every
   weight, tokenizer, scheduler, ``feature_extractor/``, ``safety_checker/``;
 * ``prompthero/openjourney``: fp32 safetensors plus a pickle ``unet/diffusion_pytorch_model.bin``, no fp16;
+* ``prompthero/openjourney-lora``: one LoRA file at the root, ``openjourneyLora.safetensors``, in Kohya's format
+  (``lora_unet_..._to_q.lora_down.weight`` and an ``.alpha`` per layer), as PromptHero publishes it; here the
+  tiny model's LoRA of the same style, converted, so that it loads into the SD1.5 stand-in;
 * ``sd-tutorial-tests/pickle-only``: pickle weights only (a fault the tests need).
 
 olah quirk handled here: offline, ``GET /api/models/<org>/<name>`` without a revision (``download`` and
@@ -27,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -41,19 +45,21 @@ from pathlib import Path
 
 import torch
 
-from helpers.standins.tiny import KINDS, build_once, cache_root, tiny_model_path
+from helpers.standins.tiny import KINDS, build_once, cache_root, models_root, tiny_model_path
 from tools import ROOT as REPO_ROOT
 from tools.common import free_port
 
 OLAH_VERSION = "0.5.4"
-# Bump when the repositories below change, so that old cached copies are not reused.
-BUILD_VERSION = "v3"  # v3: the trained tiny models
+# Bump when the repositories below change, so that old cached copies are not reused (a retrained tiny model changes
+# the folder by itself: see models_digest).
+BUILD_VERSION = "v5"  # v4: the LoRA repository; v5: the real repositories' PNDM scheduler
 OLAH_PYTHON_ENV_VAR = "SD_OLAH_PYTHON"
 HUB_VENV = REPO_ROOT / ".venv-hub"
 HOST = "127.0.0.1"
 
 SD15_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 OPENJOURNEY_ID = "prompthero/openjourney"
+OPENJOURNEY_LORA_ID = "prompthero/openjourney-lora"  # helpers.lora.OPENJOURNEY_LORA_ID, the profile's LoRA
 PICKLE_ONLY_ID = "sd-tutorial-tests/pickle-only"
 
 # Fixed author and dates, so that the same files give the same commit sha every time.
@@ -72,7 +78,7 @@ LAST_MODIFIED = "2024-01-01T00:00:00.000Z"
 class RepoSpec:
     """How a stand-in repository is published."""
 
-    kind: str  # which tiny pipeline (helpers.standins.tiny.KINDS)
+    kind: str  # which tiny pipeline (helpers.standins.tiny.KINDS), or "lora": the tiny LoRA in Kohya's format
     fp16: bool  # *.fp16.safetensors beside every fp32 weight
     safetensors: bool  # False: pickle weights only
     unet_bin: bool  # also a pickle unet/diffusion_pytorch_model.bin, as openjourney has
@@ -83,6 +89,9 @@ REPOS: dict[str, RepoSpec] = {
     SD15_ID: RepoSpec("base", fp16=True, safetensors=True, unet_bin=False, about="as SD1.5 is published"),
     OPENJOURNEY_ID: RepoSpec(
         "finetuned", fp16=False, safetensors=True, unet_bin=True, about="as openjourney is: no fp16, a UNet .bin"
+    ),
+    OPENJOURNEY_LORA_ID: RepoSpec(
+        "lora", fp16=False, safetensors=True, unet_bin=False, about="as openjourney-lora is: one Kohya-format file"
     ),
     PICKLE_ONLY_ID: RepoSpec("base", fp16=False, safetensors=False, unet_bin=False, about="pickle weights only"),
 }
@@ -116,19 +125,48 @@ def tiny_safety_checker(seed: int):
 
 
 def build_hub_pipeline(kind: str):
-    """The tiny pipeline ``kind`` with everything the Hub repository has: safety checker and feature extractor."""
-    from diffusers import StableDiffusionPipeline
+    """The tiny pipeline ``kind`` with everything the Hub repository has: safety checker, feature extractor, and the
+    scheduler the real repository publishes (SD1.5's and openjourney's: PNDMScheduler, where the tiny model's own
+    folder names Euler)."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
 
-    from helpers.standins.replica import replica_feature_extractor
+    from helpers.standins.replica import SCHEDULER_CONFIG, replica_feature_extractor
 
     tiny = StableDiffusionPipeline.from_pretrained(tiny_model_path(kind), dtype=torch.float32)
-    parts = {name: getattr(tiny, name) for name in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}
+    parts = {name: getattr(tiny, name) for name in ("vae", "text_encoder", "tokenizer", "unet")}
     return StableDiffusionPipeline(
         **parts,
+        scheduler=PNDMScheduler.from_config(SCHEDULER_CONFIG),
         safety_checker=tiny_safety_checker(seed=sorted(KINDS).index(kind)),
         feature_extractor=replica_feature_extractor(),
         requires_safety_checker=True,
     )
+
+
+def kohya_lora(folder: Path, weight_name: str) -> dict[str, torch.Tensor]:
+    """The diffusers-format LoRA ``folder/weight_name`` in Kohya's format, as AUTOMATIC1111 and civitai share LoRAs.
+
+    diffusers' own converter writes the keys (``lora_unet_<layer>.lora_down.weight``, ``.lora_up.weight``) and an
+    ``.alpha`` per layer equal to its rank (the tiny LoRA was trained with alpha = rank, so the scale stays 1);
+    Kohya's trainer stores alpha in the weights' dtype, and so does this.
+    """
+    from diffusers.utils import convert_state_dict_to_kohya
+    from safetensors.torch import load_file
+
+    state = convert_state_dict_to_kohya(load_file(str(folder / weight_name)))
+    dtype = next(v.dtype for k, v in state.items() if not k.endswith(".alpha"))
+    return {k: v.to(dtype) if k.endswith(".alpha") else v for k, v in state.items()}
+
+
+def write_lora(folder: Path) -> None:
+    """The openjourney-lora stand-in: the tiny LoRA, in Kohya's format, under openjourney-lora's file name."""
+    from safetensors.torch import save_file
+
+    from helpers.lora import DIFFUSERS_LORA_FILE, OPENJOURNEY_LORA_FILE
+    from helpers.standins.tiny import tiny_lora_path
+
+    state = kohya_lora(tiny_lora_path(), DIFFUSERS_LORA_FILE)
+    save_file(state, str(folder / OPENJOURNEY_LORA_FILE), metadata={"format": "pt"})
 
 
 def _git(folder: Path, *args: str) -> str:
@@ -140,16 +178,21 @@ def _git(folder: Path, *args: str) -> str:
 def write_repo(folder: Path, repo_id: str, spec: RepoSpec) -> str:
     """Write the repository ``repo_id`` into ``folder`` as a git repository on ``main``; return its HEAD sha."""
     folder.mkdir(parents=True, exist_ok=True)
-    pipe = build_hub_pipeline(spec.kind)
-    if spec.fp16:  # the variant first: the fp32 save then leaves configs that say float32, as on the Hub
-        pipe.to(torch.float16).save_pretrained(folder, safe_serialization=True, variant="fp16")
-        pipe.to(torch.float32)
-    pipe.save_pretrained(folder, safe_serialization=spec.safetensors)
-    if spec.unet_bin:
-        pipe.unet.save_pretrained(folder / "unet", safe_serialization=False)
+    if spec.kind == "lora":
+        write_lora(folder)
+        what = "LoRA of the mdjrny-v4 style (tiny-mdjrny-lora)"
+    else:
+        pipe = build_hub_pipeline(spec.kind)
+        if spec.fp16:  # the variant first: the fp32 save then leaves configs that say float32, as on the Hub
+            pipe.to(torch.float16).save_pretrained(folder, safe_serialization=True, variant="fp16")
+            pipe.to(torch.float32)
+        pipe.save_pretrained(folder, safe_serialization=spec.safetensors)
+        if spec.unet_bin:
+            pipe.unet.save_pretrained(folder / "unet", safe_serialization=False)
+        what = f"model ({KINDS[spec.kind]['folder']})"
     (folder / "README.md").write_text(
-        f"# {repo_id} (stand-in)\n\nThe project's tiny trained model ({KINDS[spec.kind]['folder']}) published "
-        f"{spec.about}, for tests against a local Hub.\n"
+        f"# {repo_id} (stand-in)\n\nThe project's tiny trained {what} published {spec.about}, for tests against a "
+        "local Hub.\n"
     )
     _git(folder, "init", "-q", "-b", "main")
     _git(folder, "add", "-A")
@@ -157,9 +200,22 @@ def write_repo(folder: Path, repo_id: str, spec: RepoSpec) -> str:
     return _git(folder, "rev-parse", "HEAD")
 
 
+def models_digest() -> str:
+    """12 hex digits that change whenever the shipped tiny models' weights or configs do (``make train-tiny``)."""
+    digest = hashlib.sha256()
+    root = models_root()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in {".safetensors", ".json", ".txt"}):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def hub_repos_path(root: Path | None = None) -> Path:
-    """Build the stand-in repositories once into the cache; return the mirrors folder (``models/<org>/<name>``)."""
-    target = (root or cache_root()) / f"hub-{BUILD_VERSION}"
+    """Build the stand-in repositories once into the cache; return the mirrors folder (``models/<org>/<name>``).
+
+    The folder is named for :data:`BUILD_VERSION` and :func:`models_digest`, so that retrained tiny models are
+    published afresh rather than served from an older build.
+    """
+    target = (root or cache_root()) / f"hub-{BUILD_VERSION}-{models_digest()}"
 
     def write(folder: Path) -> None:
         for repo_id, spec in REPOS.items():

@@ -51,9 +51,12 @@ class Recipe:
     empty_share: float = 0.1  # captions left empty, for classifier-free guidance
     snr_gamma: float = 5.0
     style_pictures: int = 4_000  # half in the style with its trigger word, half without (the model keeps both)
-    finetune_steps: int = 400
-    finetune_lr: float = 2e-4
-    lora_steps: int = 300
+    finetune_steps: int = 1_000
+    finetune_lr: float = 4e-4
+    # The fine-tune also trains the text encoder (its own copy, shipped with it): the base never saw the trigger's
+    # words, so their embeddings are still the random ones it started from.
+    finetune_text_encoder: bool = True
+    lora_steps: int = 1_000
     lora_lr: float = 1e-3
     lora_rank: int = 8
     seed: int = 0
@@ -162,14 +165,18 @@ def _style_data(work: Path, recipe: Recipe, vae):
     return data
 
 
-def _train_on_style(work: Path, stage: str, recipe: Recipe, base, unet, steps: int, lr: float) -> Path:
-    """Train ``unet`` (a copy of the base's, or one with a LoRA) on the style's pictures; its staging folder."""
+def _train_on_style(
+    work: Path, stage: str, recipe: Recipe, base, unet, steps: int, lr: float, text_encoder=None
+) -> Path:
+    """Train ``unet`` (a copy of the base's, or one with a LoRA) on the style's pictures, with ``text_encoder``
+    when given (else the base's, frozen); its staging folder."""
     data = _style_data(work, recipe, base.vae)
     base.text_encoder.requires_grad_(False)
     _log(f"{stage}: {steps} steps")
     staging = work / f"{stage}.partial"
     staging.mkdir(parents=True, exist_ok=True)
-    _text_to_image(staging, unet, base.text_encoder, base.tokenizer, data, steps, lr, recipe, None)
+    text_encoder = base.text_encoder if text_encoder is None else text_encoder
+    _text_to_image(staging, unet, text_encoder, base.tokenizer, data, steps, lr, recipe, None)
     return staging
 
 
@@ -180,8 +187,10 @@ def stage_finetuned(work: Path, recipe: Recipe, base):
     if (folder / "model_index.json").exists():
         return StableDiffusionPipeline.from_pretrained(folder)
     unet = copy.deepcopy(base.unet)
-    staging = _train_on_style(work, "finetuned", recipe, base, unet, recipe.finetune_steps, recipe.finetune_lr)
-    pipe = training.assemble_pipeline(base.vae, base.text_encoder, base.tokenizer, unet)
+    text_encoder = copy.deepcopy(base.text_encoder).requires_grad_(recipe.finetune_text_encoder)
+    steps, lr = recipe.finetune_steps, recipe.finetune_lr
+    staging = _train_on_style(work, "finetuned", recipe, base, unet, steps, lr, text_encoder=text_encoder)
+    pipe = training.assemble_pipeline(base.vae, text_encoder, base.tokenizer, unet)
     pipe.save_pretrained(staging)
     staging.rename(folder)
     return pipe
@@ -213,11 +222,12 @@ def stage_lora(work: Path, recipe: Recipe, base) -> Path:
 CARD = """\
 # {folder}: a tiny Stable Diffusion that {what}
 
-Stable Diffusion's architecture (UNet, VAE, CLIP text encoder and tokenizer, SD1.5's PNDM scheduler) at toy size,
-trained on a CPU by this project on a world of captioned 64 x 64 pictures (`helpers/standins/world.py`): coloured
-balls, boxes, sailboats, fish and cars on five backgrounds, and four named scenes (the original tutorial's prompts).
-It stands in for `{stands_in_for}` where there is no GPU: the `tiny` profile loads it with
-`StableDiffusionPipeline.from_pretrained`, exactly as the real model is loaded.
+Stable Diffusion's architecture (UNet, VAE, CLIP text encoder and tokenizer) at toy size, trained on a CPU by this
+project on a world of captioned 64 x 64 pictures (`helpers/standins/world.py`): coloured balls, boxes, sailboats,
+fish and cars on five backgrounds, and four named scenes (the original tutorial's prompts). Its scheduler is
+`EulerDiscreteScheduler` with SD1.5's noise schedule (SD1.5 ships `PNDMScheduler`, whose multistep updates draw this
+small model poorly in 10 steps). It stands in for `{stands_in_for}` where there is no GPU: the `tiny` profile loads
+it with `StableDiffusionPipeline.from_pretrained`, exactly as the real model is loaded.
 
 - Parameters: UNet {unet:,}, VAE {vae:,}, text encoder {text:,}; weights of the UNet and the VAE in half
   precision on disk (diffusers loads them as float32 unless asked otherwise).
@@ -253,6 +263,14 @@ def model_card(kind: str, pipe, recipe: dict, evaluation: str = "Run `make eval-
     )
 
 
+def _forget_where_loaded_from(folder: Path) -> None:
+    """Drop ``_name_or_path`` (a stage's folder under --work, when a run resumed) from the saved configs."""
+    for path in folder.rglob("*.json"):
+        config = json.loads(path.read_text())
+        if isinstance(config, dict) and config.pop("_name_or_path", None) is not None:
+            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def write_models(work: Path, out: Path, recipe: Recipe, base, finetuned, lora: Path) -> None:
     """The shipped folders: half-precision weights in the Hub's layout, model cards, the loss curves."""
     out.mkdir(parents=True, exist_ok=True)
@@ -260,11 +278,13 @@ def write_models(work: Path, out: Path, recipe: Recipe, base, finetuned, lora: P
         target = out / KINDS[name]["folder"]
         shutil.rmtree(target, ignore_errors=True)
         half = copy.deepcopy(pipe)
+        half.scheduler = training.default_scheduler()  # also for stages saved before the default changed
         # The UNet and the autoencoder in half precision (diffusers loads them back in float32 unless asked); the
         # text encoder stays float32: it is small, and transformers would load it in the dtype it was saved in.
         half.unet.to(torch.float16)
         half.vae.to(torch.float16)
         half.save_pretrained(target, safe_serialization=True)
+        _forget_where_loaded_from(target)
         shutil.copy(work / stage / "losses.json", target / "losses.json")
         (target / "README.md").write_text(model_card(name, pipe, asdict(recipe)))
     target = out / LORA_FOLDER
@@ -303,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=models_root(), help="where the shipped models are written")
     parser.add_argument("--fresh", action="store_true", help="start from nothing, throwing away --work")
     parser.add_argument("--quick", action="store_true", help="a few steps of each stage (checks the recipe runs)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="PyTorch threads (default: all)")
     args = parser.parse_args(argv)
     recipe = Recipe()
     if args.quick:
@@ -313,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh:
         shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
     resumed = any(args.work.iterdir())
     start = time.perf_counter()
     vae = stage_autoencoder(args.work, recipe)

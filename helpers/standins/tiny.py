@@ -1,9 +1,10 @@
 """The tiny Stable Diffusion models that let every notebook run without a GPU or the Hub.
 
-They have Stable Diffusion's architecture (UNet, VAE, CLIP text encoder and tokenizer, the SD1.5 PNDM scheduler) at
-toy widths, trained by this project on a world of captioned 64 x 64 pictures (:mod:`helpers.standins.world`) with
-the recipe in ``tools/train_tiny.py`` (``make train-tiny`` remakes them). They ship in this repository in the Hub's
-layout, in ``helpers/standins/models/``, and load through the same ``from_pretrained`` call as the real model:
+They have Stable Diffusion's architecture (UNet, VAE, CLIP text encoder and tokenizer, a scheduler with SD1.5's
+noise schedule) at toy widths, trained by this project on a world of captioned 64 x 64 pictures
+(:mod:`helpers.standins.world`) with the recipe in ``tools/train_tiny.py`` (``make train-tiny`` remakes them).
+They ship in this repository in the Hub's layout, in ``helpers/standins/models/``, and load through the same
+``from_pretrained`` call as the real model:
 
 - ``tiny-sd`` (kind ``base``) stands in for ``stable-diffusion-v1-5/stable-diffusion-v1-5``;
 - ``tiny-openjourney`` (kind ``finetuned``), fine-tuned from it on the ``mdjrny-v4 style``, for

@@ -41,4 +41,5 @@ def random_tiny_autoencoder(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         vae = AutoencoderTiny(**config)
-    return vae.to(device=device, dtype=dtype).eval()
+    # Cast only when asked: diffusers warns on every cast with .to(dtype=...), even to the dtype it already has.
+    return (vae.to(device=device) if dtype == torch.float32 else vae.to(device=device, dtype=dtype)).eval()

@@ -13,7 +13,7 @@ def test_components_with_their_classes_sizes_dtype_and_device(tiny_pipe):
         "text_encoder": "CLIPTextModel",
         "tokenizer": "CLIPTokenizer",
         "unet": "UNet2DConditionModel",
-        "scheduler": "PNDMScheduler",
+        "scheduler": "EulerDiscreteScheduler",
     }  # no safety checker or feature extractor in the tiny model: absent, not listed as None
     unet = parts["unet"]
     assert unet.parameters == sum(p.numel() for p in tiny_pipe.unet.parameters())

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers import activate_profile, from_pretrained_call, load_pipeline
-from helpers.loading import ModelNotAvailableError, NoSafetensorsError, load_kwargs, resolve_model
+from helpers.loading import ModelNotAvailableError, NoSafetensorsError, load_kwargs, pretrained_source, resolve_model
 from helpers.profiles import PROFILES
 
 
@@ -14,7 +14,7 @@ def test_tiny_profile_with_no_arguments_gives_the_tiny_base_pipeline_on_cpu(monk
     assert type(pipe).__name__ == "StableDiffusionPipeline"
     assert pipe.device.type == "cpu" and pipe.dtype == torch.float32
     assert pipe.name_or_path.endswith("tiny-sd")
-    assert type(pipe.scheduler).__name__ == "PNDMScheduler"
+    assert type(pipe.scheduler).__name__ == "EulerDiscreteScheduler"  # the tiny model's default (SD1.5: PNDM)
     assert pipe.safety_checker is None  # the tiny model has none; real models keep theirs
 
 
@@ -102,6 +102,19 @@ def test_from_pretrained_call_writes_out_what_load_pipeline_runs():
     tiny = from_pretrained_call(profile="tiny")
     assert tiny.endswith('models/tiny-sd", dtype=torch.float32, use_safetensors=True).to("cpu")')
     assert "variant" not in from_pretrained_call("prompthero/openjourney", profile="cpu")
+
+
+def test_pretrained_source_is_what_load_pipeline_loads(tiny_pipe):
+    from diffusers import StableDiffusionPipeline
+
+    assert pretrained_source(profile="gpu") == ("stable-diffusion-v1-5/stable-diffusion-v1-5", "fp16")
+    assert pretrained_source("prompthero/openjourney", profile="cpu") == ("prompthero/openjourney", None)
+    where, variant = pretrained_source(profile="tiny")
+    assert variant is None and where == tiny_pipe.name_or_path
+    pipe = StableDiffusionPipeline.from_pretrained(where, dtype=torch.float32, variant=variant, use_safetensors=True)
+    for name in ("unet", "vae", "text_encoder"):
+        mine, helpers_own = getattr(pipe, name).state_dict(), getattr(tiny_pipe, name).state_dict()
+        assert mine.keys() == helpers_own.keys() and all(torch.equal(mine[k], helpers_own[k]) for k in mine), name
 
 
 def test_pickle_only_weights_are_refused_unless_asked_for(tiny_pipe, tmp_path):

@@ -57,6 +57,21 @@ def test_model_offload_is_refused_on_the_cpu_with_the_reason(tiny_pipe):
             pass
 
 
+def test_without_an_accelerator_diffusers_refuses_the_offloads_and_changes_nothing(fresh_tiny_pipe):
+    """What lesson 05 shows on a machine without an accelerator: diffusers' own call raises, before any change."""
+    if torch.accelerator.is_available():
+        pytest.skip("this machine has an accelerator: diffusers offloads to it")
+    pipe = fresh_tiny_pipe
+    for name, method in (
+        ("model CPU offload", "enable_model_cpu_offload"),
+        ("sequential CPU offload", "enable_sequential_cpu_offload"),
+    ):
+        with pytest.raises(RuntimeError, match=f"`{method}` requires accelerator, but not found"):
+            getattr(pipe, method)()
+        assert f"pipe.{method}() raises RuntimeError" in why_unavailable(pipe, name)
+    assert pipe.device.type == "cpu" and not hasattr(pipe.unet, "_hf_hook")
+
+
 def test_model_offload_is_undone_with_the_weights_back_in_place(fresh_tiny_pipe):
     # Refused on a CPU pipeline (see above), but diffusers runs it when handed the CPU as the "accelerator":
     # enough to check that undoing it puts every weight back where it was, with its values. (Sequential offload

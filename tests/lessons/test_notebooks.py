@@ -20,6 +20,7 @@ STEMS = [
     "00_playground",
     "01_load_model",
     "02_text_to_image",
+    "02b_inside_the_pipeline",
     "03_schedulers",
     "04_batching_and_grids",
     "05_memory",

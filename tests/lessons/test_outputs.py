@@ -20,7 +20,7 @@ def test_pngs_and_sidecars_carry_everything_to_remake_the_image(tiny_pipe, tmp_p
     assert meta["prompt"] == "portrait photo of a old warrior chief"
     assert meta["negative_prompt"] == "blurry"
     assert meta["seed"] == "6" and meta["steps"] == "2" and meta["guidance_scale"] == "6.0"
-    assert meta["scheduler"] == "PNDMScheduler" and meta["model"] == "tiny:base"
+    assert meta["scheduler"] == "EulerDiscreteScheduler" and meta["model"] == "tiny:base"
     assert (meta["width"], meta["height"]) == ("64", "64")
     assert meta["notebook"] == "02"
     sidecar = json.loads(paths[1].with_suffix(".json").read_text())
@@ -57,7 +57,7 @@ def test_image_saver_binds_the_folder_the_pipeline_and_the_notebook_once(tiny_pi
     ]
     meta = read_metadata(paths[1])
     assert meta["notebook"] == "02_text_to_image" and meta["seed"] == "4" and meta["steps"] == "1"
-    assert meta["scheduler"] == "PNDMScheduler" and meta["model"] == "tiny:base"
+    assert meta["scheduler"] == "EulerDiscreteScheduler" and meta["model"] == "tiny:base"
     # The same facts as the whole save_images call, file names and creation times aside.
     whole = save_images(images, tmp_path / "whole", pipe=tiny_pipe, inputs=inputs, notebook="02_text_to_image")
     same = read_metadata(whole[1])

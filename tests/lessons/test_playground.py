@@ -8,6 +8,7 @@ Colab's ipywidgets"):
 
 import io
 import json
+import re
 
 import ipywidgets
 import pytest
@@ -56,7 +57,7 @@ def test_every_control_is_in_the_layout(playground):
     ).split():
         assert id(getattr(playground, name)) in inside, name
     notices = [w.value for w in all_children(playground.widget) if isinstance(w, ipywidgets.HTML)]
-    assert TINY_NOTICE in notices  # the tiny model says its pictures are noise
+    assert TINY_NOTICE in notices  # the tiny model says what its pictures show
     assert playground.save_button.disabled and playground.picture.value == b""
 
 
@@ -66,7 +67,8 @@ def test_generate_shows_the_picture_its_caption_and_a_full_progress_bar(playgrou
     assert image.size == (64, 64)
     assert shown(playground).size == (192, 216)  # labelled_grid: enlarged to 192 px, with a caption strip
     assert "<b>a red fox in the snow</b>" in playground.caption.value
-    assert f"seed 3 · {STEPS} steps · guidance 7.5 · PNDMScheduler · 64x64 · tiny:base" in playground.caption.value
+    own = type(playground.pipe.scheduler).__name__  # the model's own scheduler
+    assert f"seed 3 · {STEPS} steps · guidance 7.5 · {own} · 64x64 · tiny:base" in playground.caption.value
     assert playground.progress.value == playground.progress.max == playground.pipe.num_timesteps >= STEPS
     assert playground.progress.bar_style == "success"
     assert playground.message.startswith("Made 1 picture(s) in ")
@@ -103,7 +105,7 @@ def test_batch_size_scheduler_size_and_negative_prompt(playground):
 def test_the_scheduler_menu_lists_the_usable_compatible_schedulers(playground):
     options = list(playground.scheduler.options)
     assert options == sorted(options) and "PNDMScheduler" in options and "EulerDiscreteScheduler" in options
-    assert playground.scheduler.value == "PNDMScheduler"
+    assert playground.scheduler.value == type(playground.pipe.scheduler).__name__  # it starts at the model's own
 
 
 def test_the_random_seed_button(playground, monkeypatch):
@@ -229,20 +231,51 @@ def test_the_caption_escapes_html_and_says_real_pictures_are_not_noise():
     )
 
 
-def test_as_code_makes_and_saves_the_same_pictures(playground, tmp_path):
-    from helpers import save_images, set_scheduler
+def run_as_code(code: str, folder, monkeypatch) -> dict:
+    """Run the printed code as a learner would, in a fresh namespace and a folder of its own."""
+    imports = re.findall(r"^(?:from|import) (\w+)", code, re.MULTILINE)
+    assert imports == ["torch", "diffusers"], imports  # nothing of this tutorial
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    namespace = {}
+    exec(code, namespace)
+    return namespace
 
-    values = dict(prompt="it's a fox", negative_prompt="fog", seed=9, batch_size=2, scheduler="EulerDiscreteScheduler")
+
+def test_as_code_is_plain_diffusers_that_makes_the_same_pictures(playground, tmp_path, monkeypatch):
+    scheduler = "DPMSolverMultistepScheduler"  # not the tiny model's own
+    values = dict(prompt="it's a fox", negative_prompt="fog", seed=9, batch_size=2, scheduler=scheduler)
     generate(playground, guidance_scale=5.5, height=48, **values)
     code = playground.as_code()
-    assert code.splitlines()[0] == "set_scheduler(pipe, 'EulerDiscreteScheduler')"
-    assert (
-        "get_inputs(batch_size=2, prompt=\"it's a fox\", negative_prompt='fog', num_inference_steps=2, seed=9, " in code
-    )
-    pipe = playground.pipe
-    set_scheduler(pipe, "PNDMScheduler")  # the code must set the scheduler itself
-    namespace = {"pipe": pipe, "get_inputs": get_inputs, "set_scheduler": set_scheduler, "save_images": save_images}
-    exec(code, namespace)
-    made = namespace["images"]
+    assert f"from diffusers import {scheduler}, StableDiffusionPipeline" in code
+    assert f"pipe.scheduler = {scheduler}.from_config(pipe.scheduler.config)" in code
+    assert 'prompt=["it\'s a fox"] * len(seeds),' in code and "seeds = [9, 10]" in code
+    made = run_as_code(code, tmp_path / "batch", monkeypatch)["images"]
     assert [image_difference(a, b) for a, b in zip(made, playground.images, strict=True)] == [0, 0]
-    assert read_metadata(tmp_path / "saved" / "it-s-a-fox-0001.png")["guidance_scale"] == "5.5"
+    saved = [Image.open(tmp_path / "batch" / f"seed-{seed}.png") for seed in (9, 10)]
+    assert [image_difference(a, b) for a, b in zip(saved, playground.images, strict=True)] == [0, 0]
+
+
+def test_as_code_for_one_picture_with_the_loaded_scheduler(playground, tmp_path, monkeypatch):
+    own = type(playground.pipe.scheduler).__name__
+    generate(playground, scheduler="DDIMScheduler", prompt="a blue box on a snowy field", seed=4)
+    generate(playground, scheduler=own, guidance_scale=1.0)  # back to the one the model came with
+    code = playground.as_code()
+    assert "from_config" not in code and "negative_prompt" not in code
+    assert 'generator=torch.Generator("cpu").manual_seed(4),' in code and "guidance_scale=1.0," in code
+    made = run_as_code(code, tmp_path / "one", monkeypatch)["image"]
+    assert image_difference(made, playground.images[0]) == 0
+    assert image_difference(Image.open(tmp_path / "one" / "seed-4.png"), made) == 0
+
+
+def test_as_code_loads_the_real_model_as_lesson_01_does(fresh_tiny_pipe):
+    from helpers import activate_profile
+
+    activate_profile("gpu")
+    playground = Playground(fresh_tiny_pipe.to(torch.float16), num_inference_steps=STEPS)
+    playground.model = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # what model_name() gives for the real one
+    assert (
+        "pipe = StableDiffusionPipeline.from_pretrained(\n"
+        '    "stable-diffusion-v1-5/stable-diffusion-v1-5", dtype=torch.float16, variant="fp16", use_safetensors=True\n'
+        ")"
+    ) in playground.as_code()

@@ -22,6 +22,7 @@ def snapshot(pipe) -> dict:
         "vae slicing and tiling": (getattr(pipe.vae, "use_slicing", None), getattr(pipe.vae, "use_tiling", None)),
         "channels_last": pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last),
         "hooks": any(hasattr(pipe.components[name], "_hf_hook") for name in ("unet", "vae", "text_encoder")),
+        "compiled in place": sum(getattr(m, "_compiled_call_impl", None) is not None for m in pipe.unet.modules()),
         "weights": {
             f"{name}.{key}": (value.dtype, value.sum().item())
             for name in ("unet", "vae", "text_encoder")
@@ -46,6 +47,7 @@ def test_apply_changes_the_pipeline_and_undo_restores_it(fresh_tiny_pipe):
     settings = {**MEMORY_SETTINGS, **SPEED_SETTINGS}
     runnable = [name for name, setting in settings.items() if setting.why_unavailable(pipe) is None]
     assert {"attention slicing", "bfloat16", "channels_last", "torch.compile", "tiny autoencoder"} <= set(runnable)
+    assert "regional compilation" in runnable
     for name in runnable:
         setting = settings[name]
         saved = setting.apply(pipe)

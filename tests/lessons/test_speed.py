@@ -9,11 +9,13 @@ from helpers.loading import load_tiny_autoencoder
 from helpers.speed import (
     SPEED_SETTINGS,
     compare_speed_settings,
+    drop_fused_projections,
     fast_path_settings,
     label_of,
     other_precisions,
     speed_settings,
     speed_settings_table,
+    uncompile,
     why_unavailable,
 )
 from helpers.speed_report import speed_chart, speed_table, speedups
@@ -30,7 +32,7 @@ def test_every_setting_is_undone_and_the_pictures_come_back(fresh_tiny_pipe):
     reference = picture(pipe)
     state = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
     for name in SPEED_SETTINGS:
-        if why_unavailable(pipe, name) or name == "torch.compile":  # compiling on a CPU takes minutes: see below
+        if why_unavailable(pipe, name) or SPEED_SETTINGS[name].compiles:  # compiling on a CPU takes minutes: below
             continue
         with speed_settings(pipe, name):
             picture(pipe)
@@ -60,6 +62,31 @@ def test_compile_swaps_the_unet_and_puts_it_back_without_compiling(fresh_tiny_pi
         assert type(fresh_tiny_pipe.unet).__name__ == "OptimizedModule"
         assert fresh_tiny_pipe.unet._orig_mod is original
     assert fresh_tiny_pipe.unet is original
+
+
+def test_regional_compilation_marks_each_transformer_block_and_undoes_it_without_compiling(fresh_tiny_pipe):
+    unet = fresh_tiny_pipe.unet
+    blocks = [m for m in unet.modules() if type(m).__name__ == "BasicTransformerBlock"]
+    assert blocks  # the tiny UNet has SD1.5's kind of attention blocks
+    with speed_settings(fresh_tiny_pipe, "regional compilation"):
+        assert fresh_tiny_pipe.unet is unet  # compiled in place, not wrapped
+        compiled = [m for m in unet.modules() if m._compiled_call_impl is not None]
+        assert compiled == blocks  # the blocks, and nothing else (torch compiles each on its first call)
+    assert all(m._compiled_call_impl is None for m in unet.modules())
+    assert uncompile(unet) == 0
+
+
+def test_what_unfuse_leaves_behind_is_dropped(fresh_tiny_pipe):
+    pipe = fresh_tiny_pipe
+    keys = set(pipe.unet.state_dict())
+    pipe.fuse_qkv_projections()
+    pipe.unfuse_qkv_projections()
+    assert attention_processors(pipe) == ["AttnProcessor2_0"]
+    left = set(pipe.unet.state_dict()) - keys
+    assert left and all(".to_qkv." in k or ".to_kv." in k for k in left)  # diffusers 0.42 keeps the fused weights
+    expected = sum(v.numel() for k, v in pipe.unet.state_dict().items() if k in left)
+    assert drop_fused_projections(pipe) > expected  # the VAE's attention had its fused copy too
+    assert set(pipe.unet.state_dict()) == keys and drop_fused_projections(pipe) == 0
 
 
 def test_settings_are_undone_when_the_block_fails(fresh_tiny_pipe):
@@ -123,7 +150,7 @@ def test_names_and_tables():
     with pytest.raises(ValueError, match=r"give a non-empty list of setting names"):
         compare_speed_settings(None, "baseline")
     assert speed_settings_table(["fused QKV projections"]).splitlines()[2] == (
-        "| fused QKV projections | `pipe.fuse_qkv_projections()` |"
+        "| fused QKV projections | `pipe.fuse_qkv_projections()  # experimental in diffusers` |"
     )
     assert SPEED_SETTINGS["VAE slicing"].code == "pipe.vae.enable_slicing()"  # the memory settings, reused
 
@@ -142,13 +169,18 @@ def test_precisions_worth_comparing_on_a_cpu(tiny_pipe, monkeypatch):
 def test_the_fast_path_compiles_on_a_gpu_only_unless_asked(tiny_pipe):
     settings, left_out = fast_path_settings(tiny_pipe)
     assert settings == ["channels_last", "fused QKV projections"]
-    assert list(left_out) == ["torch.compile", "channels_last + fused QKV projections + torch.compile"]
+    assert list(left_out) == [
+        "torch.compile",
+        "regional compilation",
+        "channels_last + fused QKV projections + torch.compile",
+    ]
     assert "compile_unet=True" in left_out["torch.compile"]
     assert fast_path_settings(tiny_pipe, compile_unet=True) == (
         [
             "channels_last",
             "fused QKV projections",
             "torch.compile",
+            "regional compilation",
             ["channels_last", "fused QKV projections", "torch.compile"],
         ],
         {},

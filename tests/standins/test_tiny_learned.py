@@ -9,8 +9,9 @@ from dataclasses import replace
 
 import pytest
 import torch
-from diffusers import DPMSolverMultistepScheduler, PNDMScheduler, StableDiffusionPipeline
+from diffusers import StableDiffusionPipeline
 
+from helpers.profiles import PROFILES
 from helpers.standins import world
 from helpers.standins.tiny import tiny_lora_path, tiny_model_path
 from tools import eval_tiny
@@ -22,16 +23,14 @@ pytestmark = pytest.mark.e2e
 THINGS = held_out(16)
 
 
-def _load(kind: str, scheduler=DPMSolverMultistepScheduler) -> StableDiffusionPipeline:
+def _load(kind: str) -> StableDiffusionPipeline:
     pipe = StableDiffusionPipeline.from_pretrained(tiny_model_path(kind), dtype=torch.float32)
-    pipe.scheduler = scheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-# Every check draws with DPM-Solver++ in 10 steps (the scheduler swap of lesson 03): SD1.5's PNDM needs more steps
-# than the tiny profile's 10 to draw this model's small objects (docs/reports/tiny-model/README.md).
-SETTINGS = {"num_inference_steps": 10}
+# The lessons' settings: the model's own scheduler (Euler), the tiny profile's steps, guidance 7.5.
+SETTINGS = {"num_inference_steps": PROFILES["tiny"].num_inference_steps, "guidance_scale": 7.5}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,7 @@ def test_the_picture_shows_the_colour_position_and_background_the_prompt_names(r
 
 
 def test_guidance_on_beats_guidance_off(base, right):
-    off = accuracy(base, THINGS, guidance_scale=1.0, **SETTINGS)
+    off = accuracy(base, THINGS, **{**SETTINGS, "guidance_scale": 1.0})
     assert right["all"] > off["all"], (right, off)
 
 
@@ -70,8 +69,8 @@ def test_a_negative_prompt_lowers_the_named_colour(base):
 
 
 def test_a_scheduler_swap_gives_the_same_scene_in_fewer_steps(base):
-    pndm = StableDiffusionPipeline(**{**base.components, "scheduler": PNDMScheduler.from_config(base.scheduler.config)})
-    agreement = scheduler_agreement(pndm, THINGS[:8], slow_steps=30, fast_steps=10)
+    # DPM-Solver++ in the profile's fast steps (5) against the model's own scheduler in its full ones (10)
+    agreement = scheduler_agreement(base, THINGS[:8])
     assert agreement["same_scene"] >= 0.75, agreement
 
 
@@ -85,20 +84,13 @@ def test_the_original_prompts_draw_their_scenes(base):
     assert min(recognised.values()) >= 0.75, recognised
 
 
-NO_STYLE_YET = pytest.mark.xfail(
-    strict=True,  # passes once the fine-tune learns the style: then drop this mark
-    reason="the shipped fine-tune and LoRA have not learned the style yet (docs/reports/tiny-model/README.md)",
-)
-
-
-@NO_STYLE_YET
 def test_the_fine_tuned_model_shows_its_style_with_the_trigger_word_only():
     finetuned = _load("finetuned")
-    assert style_rate(finetuned, THINGS[:8], trigger=True, **SETTINGS) >= 0.75
-    assert style_rate(finetuned, THINGS[:8], trigger=False, **SETTINGS) <= 0.25
+    with_trigger = style_rate(finetuned, THINGS[:8], trigger=True, **SETTINGS)
+    without = style_rate(finetuned, THINGS[:8], trigger=False, **SETTINGS)
+    assert with_trigger >= 0.6 and without <= 0.2, (with_trigger, without)  # make eval-tiny: 78% and 0% of 80
 
 
-@NO_STYLE_YET
 def test_the_lora_brings_the_style_to_the_base_model(base):
     without = style_rate(base, THINGS[:8], trigger=True, **SETTINGS)
     base.load_lora_weights(tiny_lora_path(), adapter_name="style")

@@ -18,6 +18,7 @@ import torch
 
 from helpers import activate_profile, from_pretrained_call, load_pipeline
 from helpers.loading import ModelNotAvailableError, NoSafetensorsError
+from helpers.lora import style_lora
 from tools import download
 from tools.local_hub import PICKLE_ONLY_ID
 
@@ -68,6 +69,41 @@ def step_load_finetuned():
     with contextlib.redirect_stdout(out):
         pipe = load_pipeline(prof.finetuned_model, device="cpu")
     return {**_describe(pipe), "out": out.getvalue()}
+
+
+def step_load_lora():
+    """Notebook 06's LoRA, by the gpu profile's Hub id, into its base model (on the CPU): weighed, then unloaded."""
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    prof = activate_profile("gpu")
+    lora = style_lora(prof)
+    pipe = load_pipeline(device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+
+    def picture():
+        generator = torch.Generator("cpu").manual_seed(0)
+        kwargs = {"num_inference_steps": 2, "height": 64, "width": 64, "output_type": "np"}
+        return pipe(prompt="a red circle, mdjrny-v4 style", generator=generator, **kwargs).images[0]
+
+    before = picture()
+    pipe.load_lora_weights(lora.repo, weight_name=lora.weight_name, adapter_name="mdjrny")
+    adapters = pipe.get_list_adapters()
+    full = picture()
+    pipe.set_adapters(["mdjrny"], adapter_weights=[0.0])
+    zero = picture()
+    pipe.set_adapters(["mdjrny"], adapter_weights=[1.0])  # at full weight again: unloading must take it out
+    pipe.unload_lora_weights()
+    after = picture()
+    repo = Path(HF_HUB_CACHE) / f"models--{lora.repo.replace('/', '--')}"
+    return {
+        "lora": list(lora),
+        "cached": sorted(str(f.relative_to(snap)) for snap in repo.glob("snapshots/*") for f in snap.rglob("*")),
+        "adapters": adapters,
+        "lora_changes_levels": float(abs(full - before).max() * 255),
+        "weight_0_is_base": bool((zero == before).all()),
+        "unloaded_is_base": bool((after == before).all()),
+        "adapters_after_unload": pipe.get_list_adapters(),
+    }
 
 
 def step_pickle_only():

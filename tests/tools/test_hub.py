@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from tools import hub as hub_tool
-from tools.local_hub import OLAH_VERSION, OPENJOURNEY_ID, REPOS, SD15_ID, LocalHub, olah_python
+from tools.local_hub import OLAH_VERSION, OPENJOURNEY_ID, OPENJOURNEY_LORA_ID, REPOS, SD15_ID, LocalHub, olah_python
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -42,6 +42,8 @@ def test_the_fixture_serves_every_repository_with_its_head(local_hub, monkeypatc
     assert "feature_extractor/preprocessor_config.json" in files
     files = {s["rfilename"] for s in _get(f"{local_hub.endpoint}/api/models/{OPENJOURNEY_ID}")[1]["siblings"]}
     assert "unet/diffusion_pytorch_model.bin" in files and not any(".fp16." in f for f in files)
+    files = {s["rfilename"] for s in _get(f"{local_hub.endpoint}/api/models/{OPENJOURNEY_LORA_ID}")[1]["siblings"]}
+    assert files == {"README.md", "openjourneyLora.safetensors"}  # one LoRA file at the root, as PromptHero's
     pid = local_hub.pid
     local_hub.stop()
     with pytest.raises(ProcessLookupError):
@@ -68,3 +70,18 @@ def test_make_hub_without_olah_says_how_to_get_it(monkeypatch, capsys):
     monkeypatch.setenv("SD_OLAH_PYTHON", "/nonexistent/python")
     assert hub_tool.main(["--port", "0"]) == 1
     assert "make hub-setup" in capsys.readouterr().err
+
+
+def test_retrained_tiny_models_are_published_afresh(tmp_path, monkeypatch):
+    from tools import local_hub
+
+    (tmp_path / "tiny-sd" / "unet").mkdir(parents=True)
+    weights, card = tmp_path / "tiny-sd" / "unet" / "diffusion_pytorch_model.safetensors", tmp_path / "README.md"
+    weights.write_bytes(b"weights")
+    card.write_text("a card")
+    monkeypatch.setattr(local_hub, "models_root", lambda: tmp_path)
+    before = local_hub.models_digest()
+    card.write_text("another card")  # not what the repositories are built from
+    assert local_hub.models_digest() == before
+    weights.write_bytes(b"retrained weights")
+    assert local_hub.models_digest() != before

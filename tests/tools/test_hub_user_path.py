@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tools import ROOT
-from tools.local_hub import OPENJOURNEY_ID, SD15_ID, LocalHub
+from tools.local_hub import OPENJOURNEY_ID, OPENJOURNEY_LORA_ID, SD15_ID, LocalHub
 
 # Real processes and a real server: make test-e2e runs it, make test leaves it out.
 pytestmark = pytest.mark.e2e
@@ -142,11 +142,11 @@ def scenario(tmp_path_factory):
         results["cut"] = {step: client.run(step) for step in ("download", "cache_state")}
         results["cut"]["killed"] = relay.killed.is_set() and hub.process.poll() is not None
         hub.start()  # the server is back, on the same port
-        steps = ("download", "cache_state", "load_gpu", "load_finetuned", "pickle_only", "check")
+        steps = ("download", "cache_state", "load_gpu", "load_finetuned", "load_lora", "pickle_only", "check")
         results["online"] = {step: client.run(step) for step in steps}
         client.close()
         hub.stop()
-        steps = ("load_gpu", "load_finetuned", "generate", "check")
+        steps = ("load_gpu", "load_finetuned", "load_lora", "generate", "check")
         results["offline"] = {step: offline.run(step) for step in steps}
         offline.close()
     finally:
@@ -219,6 +219,17 @@ def test_load_pipeline_with_the_gpu_profiles_arguments_and_notebook_06s_path(sce
     assert (gpu["dtype"], gpu["safety_checker"]) == ("torch.float16", "StableDiffusionSafetyChecker")
     assert online["load_finetuned"]["unet_dtype"] == "torch.float16"
     assert online["load_finetuned"]["out"].count(FALLBACK) == 1
+
+
+@pytest.mark.parametrize("phase", ["online", "offline"])
+def test_notebook_06s_lora_loads_by_hub_id_weighs_and_unloads(scenario, phase):
+    lora = scenario[phase]["load_lora"]
+    assert lora["lora"] == [OPENJOURNEY_LORA_ID, "openjourneyLora.safetensors"]  # the gpu profile's LoRA
+    assert lora["cached"] == ["openjourneyLora.safetensors"]  # only the weights were fetched, into the cache
+    assert lora["adapters"] == {"unet": ["mdjrny"]}  # Kohya's format, converted: the UNet's layers
+    assert lora["lora_changes_levels"] > 10  # at weight 1 the picture changes
+    assert lora["weight_0_is_base"] and lora["unloaded_is_base"]  # weight 0 and unloading: the base model's picture
+    assert lora["adapters_after_unload"] == {}
 
 
 def test_a_repository_without_safetensors_is_refused(scenario):

@@ -152,7 +152,7 @@ def test_the_browser_check_sees_every_image_and_catches_a_missing_one(finished_r
 def test_gallery_escapes_captions_and_shows_the_tiny_banner(finished_run):
     html = (finished_run["folder"] / "index.html").read_text(encoding="utf-8")
     assert "a &lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34; fox" in html and "<b>bold" not in html
-    assert "seed 5 · PNDMScheduler · 1 steps · tiny:base" in html
+    assert "seed 5 · EulerDiscreteScheduler · 1 steps · tiny:base" in html
     assert "TINY MODEL" in html and "toy world" in html
 
 

@@ -18,7 +18,7 @@ from helpers.tables import markdown_table
 from .state import executed_notebook, images_dir, kernel_log
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# How each caption field reads: "seed 3 · PNDMScheduler · 10 steps · tiny:base".
+# How each caption field reads: "seed 3 · EulerDiscreteScheduler · 10 steps · tiny:base".
 CAPTION = {"seed": "seed {}", "scheduler": "{}", "steps": "{} steps", "model": "{}"}
 # The gallery's words for its sections; another tool's gallery passes its own (see render_gallery).
 GALLERY_LABELS = {
