@@ -1,8 +1,9 @@
 """Fetch the real models once, so that a classroom can work offline.
 
 It downloads exactly the files that :func:`helpers.load_pipeline` will read (the fp16 safetensors on a GPU
-profile) into the Hugging Face cache. Share that cache with a class by copying it, or by pointing every machine
-at one folder with ``HF_HOME=/shared/hf`` before starting Jupyter; set ``HF_HUB_OFFLINE=1`` there too.
+profile) into the Hugging Face cache, and the one file of the LoRA that lesson 06 loads
+(:func:`helpers.lora.style_lora`). Share that cache with a class by copying it, or by pointing every machine at
+one folder with ``HF_HOME=/shared/hf`` before starting Jupyter; set ``HF_HUB_OFFLINE=1`` there too.
 
 ``--check`` (``make download CHECK=1``) reads only the cache: it verifies that every file ``from_pretrained``
 needs is there and whole (safetensors headers match the file sizes, no interrupted download), and names
@@ -23,13 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from helpers.loading import ModelNotAvailableError, fetch, load_kwargs, resolve_model
+from helpers.lora import style_lora
 from helpers.profiles import PROFILES, resolve_profile
 
 
 def download(model_ids: Sequence[str] | None = None, profile: str = "gpu") -> dict[str, str]:
-    """Download the pipelines ``model_ids`` (default: the profile's base and fine-tuned models).
+    """Download the pipelines ``model_ids`` (default: the profile's base and fine-tuned models, and its LoRA).
 
-    Returns a mapping from model id to the local folder that holds it.
+    Returns a mapping from model id to the local folder (or, for the LoRA, the file) that holds it.
     """
     prof = resolve_profile(profile)
     if not prof.real_weights:
@@ -48,6 +50,11 @@ def download(model_ids: Sequence[str] | None = None, profile: str = "gpu") -> di
         kwargs = load_kwargs(kind, where, prof.dtype)
         kwargs.pop("dtype")  # a download keeps the files as they are
         folders[model_id] = str(fetch(StableDiffusionPipeline.download, where, kind, kwargs))
+    if not model_ids:
+        from huggingface_hub import hf_hub_download
+
+        lora = style_lora(prof)
+        folders[lora.repo] = str(fetch(hf_hub_download, lora.repo, "hub", {"filename": lora.weight_name}))
     return folders
 
 
@@ -114,7 +121,8 @@ def _component_problems(folder: Path, variant: str | None) -> list[str]:
 
 
 def check(model_ids: Sequence[str] | None = None, profile: str = "gpu") -> dict[str, list[str]]:
-    """Verify, from the cache alone, that ``load_pipeline`` will find every file of ``model_ids``.
+    """Verify, from the cache alone, that ``load_pipeline`` will find every file of ``model_ids`` (default: the
+    profile's base and fine-tuned models, and lesson 06's LoRA).
 
     Returns ``{model_id: problems}``: an empty list means complete. Never touches the network.
     """
@@ -140,6 +148,13 @@ def check(model_ids: Sequence[str] | None = None, profile: str = "gpu") -> dict[
                 continue  # bookkeeping, or a component the pipeline does without
             problems += [f"{name}/ {problem}" for problem in _component_problems(snapshot / name, variant)]
         report[model_id] = problems
+    if not model_ids:
+        from huggingface_hub import try_to_load_from_cache
+
+        lora = style_lora(prof)
+        found = try_to_load_from_cache(lora.repo, lora.weight_name)
+        problem = _intact(Path(found)) if isinstance(found, str) else "is not in the Hugging Face cache"
+        report[lora.repo] = [f"{lora.weight_name} {problem}"] if problem else []
     return report
 
 

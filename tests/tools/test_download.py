@@ -26,3 +26,17 @@ def test_command_line_reports_failure_with_exit_code_1(monkeypatch, capsys):
     assert "error: Could not load model_id='nobody-here/no-such-model'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--profile", "tiny"])  # argparse refuses: only profiles with real weights
+
+
+def test_check_names_lesson_06s_lora_when_the_cache_lacks_it(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    from tools.download import check
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    report = check(profile="gpu")
+    assert report["prompthero/openjourney-lora"] == ["openjourneyLora.safetensors is not in the Hugging Face cache"]
+    assert report["stable-diffusion-v1-5/stable-diffusion-v1-5"] == ["is not in the Hugging Face cache"]
+    assert check(["stable-diffusion-v1-5/stable-diffusion-v1-5"], profile="gpu").keys() == {
+        "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    }  # models named on the command line: only those

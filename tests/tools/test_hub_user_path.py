@@ -176,7 +176,7 @@ def weights(cache_state: dict, repo_id: str) -> set[str]:
     return {
         str(Path(*Path(name).parts[3:]))
         for name in cache_state["files"]
-        if name.startswith(prefix) and name.endswith((".safetensors", ".bin"))
+        if name.startswith(f"{prefix}/") and name.endswith((".safetensors", ".bin"))
     }
 
 
@@ -186,6 +186,8 @@ def test_server_down_and_cache_empty_names_make_download(scenario):
     assert "make download" in down["load_missing"]["message"]
     assert down["check"]["code"] == 1
     assert f"missing: {SD15_ID}: is not in the Hugging Face cache" in down["check"]["err"]
+    lora_missing = f"missing: {OPENJOURNEY_LORA_ID}: openjourneyLora.safetensors is not in the Hugging Face cache"
+    assert lora_missing in down["check"]["err"]
     assert "Run `make download`" in down["check"]["err"]
 
 
@@ -209,6 +211,7 @@ def test_make_download_fetches_only_the_fp16_files_and_falls_back_once_for_openj
     assert weights(state, SD15_ID) == SD15_FP16
     # openjourney has no fp16 files: its fp32 safetensors arrived, never its pickle .bin.
     assert weights(state, OPENJOURNEY_ID) == {w.replace(".fp16", "") for w in SD15_FP16}
+    assert weights(state, OPENJOURNEY_LORA_ID) == {"openjourneyLora.safetensors"}  # lesson 06's LoRA, one file
     assert any(name.endswith("feature_extractor/preprocessor_config.json") for name in state["files"])
 
 
@@ -240,7 +243,12 @@ def test_a_repository_without_safetensors_is_refused(scenario):
 
 def test_download_check_and_everything_loads_offline_from_the_cache(scenario):
     assert scenario["online"]["check"]["code"] == 0
-    assert scenario["online"]["check"]["out"].splitlines() == [f"ok: {SD15_ID}", f"ok: {OPENJOURNEY_ID}"]
+    # make download fetched lesson 06's LoRA too, so an offline classroom has it
+    assert scenario["online"]["check"]["out"].splitlines() == [
+        f"ok: {SD15_ID}",
+        f"ok: {OPENJOURNEY_ID}",
+        f"ok: {OPENJOURNEY_LORA_ID}",
+    ]
     offline = scenario["offline"]
     assert offline["load_gpu"]["call"] == GPU_CALL
     assert offline["generate"] == {"step": "generate", "image_size": [64, 64], "safety_checked": True}
