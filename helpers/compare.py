@@ -53,8 +53,9 @@ class Run:
         return self.measurement.peak_mib
 
 
-# torchsde (behind DPMSolverSDEScheduler) warns at the last step that a time lies a rounding error past the end
-# of its interval: harmless, and printed with the path of torchsde's file. Explained in notebook 03, not shown.
+# torchsde (behind DPMSolverSDEScheduler) warns at the first step that a time lies a rounding error past the end
+# of its interval (exp(-(-log sigma_max)) just above sigma_max): harmless, and printed with the path of torchsde's
+# file. Explained in notebook 03, not shown.
 TORCHSDE_ROUNDING = r"Should have tb<=t1"
 
 
