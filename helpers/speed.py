@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -58,20 +59,26 @@ def _quiet_cast_warnings() -> Iterator[None]:
         logging.set_verbosity(before)
 
 
+def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return dict(itertools.chain(module.named_parameters(), module.named_buffers()))
+
+
 def _precision(name: str, dtype: torch.dtype) -> Setting:
-    """``pipe.to(dtype=...)``; undone exactly, from a copy of the weights where the round trip would lose bits."""
+    """``pipe.to(dtype=...)``; undone exactly, with the original weights put back where the round trip would lose
+    bits.
+
+    ``pipe.to`` gives each weight a new tensor of the new precision and leaves the old one alone, so keeping the old
+    tensors costs no copy: the weights exist once in each precision while the setting is on (SD 1.5 in fp32 and
+    bf16: 5.2 GB and 2.6 GB), where copying them first would hold them twice in fp32 as well.
+    """
 
     def apply(pipe):
         before = pipe.dtype
         if before == dtype:
             return None
-        # fp16/bf16 -> fp32 -> back is exact; anything else loses bits, so keep a copy of the weights to restore.
+        # fp16/bf16 -> fp32 -> back is exact; anything else loses bits, so keep the original tensors to restore.
         lossless = dtype == torch.float32
-        saved = (
-            {}
-            if lossless
-            else {n: {k: v.clone() for k, v in m.state_dict().items()} for n, m in _modules(pipe).items()}
-        )
+        saved = {} if lossless else {n: {k: t.data for k, t in _tensors(m).items()} for n, m in _modules(pipe).items()}
         with _quiet_cast_warnings():
             pipe.to(dtype=dtype)
         return before, saved
@@ -80,10 +87,13 @@ def _precision(name: str, dtype: torch.dtype) -> Setting:
         if state is None:
             return
         before, saved = state
+        modules = _modules(pipe)
+        for module_name, originals in saved.items():  # the original tensors back, no new copy
+            tensors = _tensors(modules[module_name])
+            for key, original in originals.items():
+                tensors[key].data = original
         with _quiet_cast_warnings():
-            pipe.to(dtype=before)
-        for module_name, weights in saved.items():
-            _modules(pipe)[module_name].load_state_dict(weights)
+            pipe.to(dtype=before)  # the rest (a lossless round trip); a no-op where everything was put back
 
     return Setting(
         name,

@@ -1,6 +1,6 @@
 """Regenerate the nbval references ("goldens"): run each notebook on the tiny profile, keep what nbval checks.
 
-    python -m tools.goldens [notebooks/NN_name.ipynb ...]     (``make golden`` runs every notebook)
+    python -m tools.goldens [notebooks/NN_name.ipynb | NN ...]     (``make golden`` runs every notebook)
 
 A golden is its notebook's code, executed: every code cell keeps its execution count and its tags, and only the
 cells tagged ``nbval-check-output`` (in the cell's metadata, where nbval reads it, so the learner's code carries no
@@ -17,6 +17,7 @@ progress bar saved at 0%, a path into site-packages).
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from tools import ROOT
+from tools.common import select_notebooks
 
 NOTEBOOKS = ROOT / "notebooks"
 GOLDENS = ROOT / "tests" / "goldens"
@@ -118,13 +120,23 @@ def make_golden(notebook: Path) -> list[str]:
     return []
 
 
-def main(argv: list[str]) -> int:
-    # Goldens are always made on the tiny profile, offline, whatever the caller's environment says.
-    os.environ.update({"SD_PROFILE": "tiny", "HF_HUB_OFFLINE": "1"})
-    notebooks = [Path(arg).resolve() for arg in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
-    if not notebooks:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.goldens", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "notebooks", nargs="*", metavar="NOTEBOOK",
+        help="notebooks by path, number or name, e.g. notebooks/07_making_it_fast.ipynb or 07 (default: all)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    everything = sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
+    if not everything:
         print(f"no notebooks found in {NOTEBOOKS}", file=sys.stderr)
         return 1
+    try:
+        notebooks = select_notebooks(everything, args.notebooks, where="NOTEBOOK")
+    except ValueError as error:
+        parser.error(str(error))
+    # Goldens are always made on the tiny profile, offline, whatever the caller's environment says.
+    os.environ.update({"SD_PROFILE": "tiny", "HF_HUB_OFFLINE": "1"})
     failed = 0
     for notebook in notebooks:
         start = time.perf_counter()
@@ -141,4 +153,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -41,6 +41,16 @@ def test_every_setting_is_undone_and_the_pictures_come_back(fresh_tiny_pipe):
     assert pipe.dtype == torch.float32 and attention_processors(pipe) == ["AttnProcessor2_0"]
 
 
+def test_a_lower_precision_puts_the_original_weights_back_without_copying_them(fresh_tiny_pipe):
+    # The memory a learner needs for 07 on SD 1.5: the fp32 weights once, plus their bf16 copy while it is measured.
+    pipe = fresh_tiny_pipe
+    before = {k: (id(p), p.data_ptr()) for k, p in pipe.unet.named_parameters()}
+    with speed_settings(pipe, "bfloat16"):
+        assert pipe.unet.dtype == torch.bfloat16
+        assert not {p.data_ptr() for p in pipe.unet.parameters()} & {ptr for _, ptr in before.values()}
+    assert {k: (id(p), p.data_ptr()) for k, p in pipe.unet.named_parameters()} == before
+
+
 def test_what_each_setting_changes(fresh_tiny_pipe):
     pipe = fresh_tiny_pipe
     vae = pipe.vae
