@@ -49,10 +49,8 @@ def held_out(n: int | None = None) -> list[world.Thing]:
     return things[:n] if n else things
 
 
-def accuracy(pipe, things: list[world.Thing], seed: int = 0, **settings) -> dict[str, float]:
-    """The share of pictures whose colour, position and background are the caption's (and all three at once)."""
-    pictures = generate(pipe, [t.caption() for t in things], [seed + i for i in range(len(things))], **settings)
-    found = [world.judge(p) for p in pictures]
+def _shares(found: list[world.Judgement], things: list[world.Thing]) -> dict[str, float]:
+    """The share of judgements whose colour, position and background are the thing's (and all three at once)."""
     right = {
         "colour": [f.colour == t.colour for f, t in zip(found, things, strict=True)],
         "position": [f.position == t.position for f, t in zip(found, things, strict=True)],
@@ -60,6 +58,13 @@ def accuracy(pipe, things: list[world.Thing], seed: int = 0, **settings) -> dict
     }
     right["all"] = [all(r) for r in zip(*right.values(), strict=True)]
     return {k: float(np.mean(v)) for k, v in right.items()}
+
+
+def accuracy(pipe, things: list[world.Thing], seed: int = 0, **settings) -> dict[str, float]:
+    """The share of pictures whose colour, position and background are the caption's (and all three at once)."""
+    pictures = generate(pipe, [t.caption() for t in things], [seed + i for i in range(len(things))], **settings)
+    found = [world.judge(p) for p in pictures]
+    return _shares(found, things)
 
 
 def style_rate(pipe, things: list[world.Thing], trigger: bool, seed: int = 0, **settings) -> float:
@@ -81,6 +86,20 @@ def negative_effect(pipe, colour: str, n: int = 16, seed: int = 0, **settings) -
         result[f"pixels_{label}"] = float(np.mean([world.colour_share(p, colour) for p in pictures]))
         result[f"pictures_{label}"] = float(np.mean([world.judge(p).colour == colour for p in pictures]))
     return result
+
+
+@torch.no_grad()
+def round_trip(vae, things: list[world.Thing], styled: bool = False, seed: int = 0) -> dict[str, float]:
+    """The world's own pictures of ``things`` through the autoencoder and back, judged as the models' pictures are:
+    the most any model can get right through this autoencoder (its ceiling), with ``style_kept`` for styled ones."""
+    from helpers.training import to_tensor
+
+    drawn = [world.draw(replace(t, styled=styled), seed=seed + i) for i, t in enumerate(things)]
+    pixels = to_tensor(drawn).to(vae.device, vae.dtype)
+    rebuilt = vae.decode(vae.encode(pixels).latent_dist.mean).sample.float().clamp(-1, 1)
+    arrays = ((rebuilt + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    found = [world.judge(Image.fromarray(a)) for a in arrays]
+    return _shares(found, things) | {"style_kept": float(np.mean([f.styled == styled for f in found]))}
 
 
 def difference(a: Image.Image, b: Image.Image) -> float:
@@ -199,6 +218,7 @@ def evaluate(base, finetuned, lora: Path | None = None) -> dict:
         "scheduler": type(base.scheduler).__name__, "num_inference_steps": TINY.num_inference_steps,
         "size": f"{TINY.width}x{TINY.height}", "fast_scheduler": "DPMSolverMultistepScheduler",
         "fast_steps": TINY.fast_steps}}  # fmt: skip
+    report["autoencoder"] = {"plain": round_trip(base.vae, things), "styled": round_trip(base.vae, things, styled=True)}
     report["accuracy_by_guidance"] = {str(g): accuracy(base, things, guidance_scale=g) for g in GUIDANCES}
     report["accuracy_by_sampler"] = accuracy_by_sampler(base, things)
     report["style"] = {
@@ -264,6 +284,17 @@ def markdown(report: dict) -> str:
         "## Attributes of held-out captions, by guidance",
         "",
         _accuracy_table(report["accuracy_by_guidance"], "guidance"),
+        "",
+        "## The autoencoder's round trip",
+        "",
+        "The world's own pictures of the held-out captions, encoded and decoded by the autoencoder, judged the same",
+        "way: what any model drawing through this autoencoder can get right at most.",
+        "",
+        _accuracy_table(report["autoencoder"], "pictures"),
+        "",
+        "The style survives the round trip in "
+        f"{report['autoencoder']['styled']['style_kept']:.0%} of styled pictures "
+        f"(and appears in {1 - report['autoencoder']['plain']['style_kept']:.0%} of plain ones).",
         "",
         "## Attributes of held-out captions, by scheduler and steps (guidance 7.5)",
         "",
@@ -367,10 +398,17 @@ def learned_text(kind: str, report: dict) -> str:
             f"at guidance 1: {off['all']:.0%});",
             "- with DPM-Solver++ in 10 steps: colour {colour:.0%}, position {position:.0%}, background "
             "{background:.0%};".format(**report["accuracy_by_sampler"]["DPMSolverMultistepScheduler, 10 steps"]),
-            f"- DPM-Solver++ in {report['settings']['fast_steps']} steps draws the same scene as PNDM in "
+            f"- DPM-Solver++ in {report['settings']['fast_steps']} steps draws the same scene as "
+            f"{report['settings']['scheduler']} in {report['settings']['num_inference_steps']} in "
             f"{report['schedulers']['same_scene']:.0%} of pictures;",
             f"- the trigger word alone gives it the style in {style['base_with_trigger']:.0%} of pictures.",
         ]
+        if "autoencoder" in report:
+            lines[-1] = lines[-1][:-1] + ";"
+            lines.append(
+                "- its autoencoder's round trip of the world's own pictures keeps the object's colour in "
+                f"{report['autoencoder']['plain']['colour']:.0%} (the most a model drawing through it can get right)."
+            )
     else:
         lines += [
             f"- the style shows in {style['finetuned_with_trigger']:.0%} of pictures with the trigger word and in "

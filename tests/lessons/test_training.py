@@ -1,5 +1,7 @@
 """The training recipe, run for a few steps at toy width: the loss falls, and the result saves and loads back."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -32,6 +34,27 @@ def test_the_autoencoder_learns_to_rebuild_pictures_it_never_saw():
     losses = training.train_autoencoder(vae, steps=30, batch_size=8, lr=3e-3, crop=16, progress=False)
     assert len(losses) == 30
     assert error() < 0.7 * before
+
+
+def test_the_object_mask_marks_the_object_and_the_style_frame_not_the_background():
+    thing = world.Thing(colour="red", shape="ball", position="left", background="sea", size="big")
+    plain = training.object_mask(training.to_tensor([world.draw(thing)]))[0, 0]
+    styled = training.object_mask(training.to_tensor([world.draw(replace(thing, styled=True))]))[0, 0]
+    judged = world.judge(world.draw(thing))
+    # the judge's object and its soft edge (the mask's threshold is lower than the judge's)
+    assert judged.colour == "red" and judged.object_share <= plain.mean().item() < 1.5 * judged.object_share
+    assert plain[34, 19] == 1 and plain[34, 50] == 0  # the ball's centre; the sea on the right
+    assert plain[:, 40:].sum() == 0  # nothing but sea there
+    assert styled[1, 32] == 1 and styled[32, 1] == 1 and styled[32, 50] == 0  # the frame's top and side; the sea
+
+
+def test_the_object_weight_counts_the_objects_error_that_many_times():
+    def loss(weight: float) -> float:
+        vae = training.new_autoencoder(seed=0)
+        return training.train_autoencoder(vae, steps=1, batch_size=4, crop=64, object_weight=weight, progress=False)[0]
+
+    plain, weighted = loss(1.0), loss(10.0)
+    assert weighted > 1.5 * plain  # the same pictures, the same model: only the weights differ
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,7 @@ def test_the_evaluation_quotes_the_training_and_fills_the_model_cards(trained, t
         "accuracy_by_guidance": {"1.0": {**share, "all": 0.3}, "7.5": share},
         "accuracy_by_sampler": {"DPMSolverMultistepScheduler, 10 steps": {**share, "colour": 0.95}},
         "style": {"finetuned_with_trigger": 0.95, "finetuned_without_trigger": 0.05, "base_with_trigger": 0.0},
+        "autoencoder": {"plain": {**share, "colour": 0.96, "style_kept": 1.0}},
     }  # fmt: skip
     grid = tmp_path / "grid.png"
     Image.new("RGB", (8, 8)).save(grid)
@@ -90,6 +91,8 @@ def test_the_evaluation_quotes_the_training_and_fills_the_model_cards(trained, t
     base_card = (out / KINDS["base"]["folder"] / "README.md").read_text()
     assert base_card.count(eval_tiny.LEARNED) == 1 and "the object's colour is right in 90%" in base_card
     assert "with DPM-Solver++ in 10 steps: colour 95%" in base_card
+    assert "as PNDMScheduler in 10 in 85% of pictures" in base_card
+    assert "round trip of the world's own pictures keeps the object's colour in 96%" in base_card
     assert base_card.startswith("# tiny-sd") and "Run `make eval-tiny`." not in base_card
     tuned_card = (out / KINDS["finetuned"]["folder"] / "README.md").read_text()
     assert "95% of pictures with the trigger word and in 5% without" in tuned_card
