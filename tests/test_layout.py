@@ -61,6 +61,7 @@ def test_no_helpers_module_imports_the_tools(path):
     assert not bad, f"{path.relative_to(HELPERS.parent)} imports {bad}: lessons must not depend on tools"
 
 
+@pytest.mark.e2e  # a fresh Python process: its imports take seconds
 def test_importing_the_lesson_helpers_loads_none_of_the_tools():
     code = "import sys, helpers; print(sorted(m for m in sys.modules if m.startswith('tools')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -198,6 +198,21 @@ def test_goldens_run_the_notebooks_code(notebook):
     assert golden_code == notebook_code, f"{stem}: golden differs from notebook (code or tags); {FIX_GOLDEN}"
 
 
+def test_a_golden_runs_with_the_parameters_the_goldens_tool_gives_it(notebook):
+    stem, _ = notebook
+    golden = read(GOLDEN_DIR / f"{stem}.ipynb")
+    injected = [c for c in golden.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    wanted = goldens.PARAMETERS.get(stem)
+    if wanted is None:
+        assert not injected, f"{stem}: golden has injected parameters the goldens tool does not give; {FIX_GOLDEN}"
+        return
+    assert set(wanted) <= set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{stem}.ipynb")))
+    (cell,) = injected
+    assert cell.id == "injected-parameters" and cell.execution_count is not None
+    values = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
+    assert values == wanted, f"{stem}: golden ran with {values}, the goldens tool gives {wanted}; {FIX_GOLDEN}"
+
+
 def test_goldens_check_only_stable_facts(notebook):
     stem, _ = notebook
     golden = read(GOLDEN_DIR / f"{stem}.ipynb")

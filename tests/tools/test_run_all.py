@@ -149,6 +149,7 @@ def test_the_browser_check_sees_every_image_and_catches_a_missing_one(finished_r
     assert result["broken"] == [missing.relative_to(tmp_path / "run").as_posix()]
 
 
+@pytest.mark.e2e
 def test_gallery_escapes_captions_and_shows_the_tiny_banner(finished_run):
     html = (finished_run["folder"] / "index.html").read_text(encoding="utf-8")
     assert "a &lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34; fox" in html and "<b>bold" not in html
@@ -156,6 +157,7 @@ def test_gallery_escapes_captions_and_shows_the_tiny_banner(finished_run):
     assert "TINY MODEL" in html and "toy world" in html
 
 
+@pytest.mark.e2e
 def test_a_second_run_makes_a_new_folder_and_leaves_the_first_alone(finished_run, tmp_path):
     (tmp_path / "nbs").mkdir()
     plain(tmp_path / "nbs")
@@ -169,6 +171,7 @@ def test_a_second_run_makes_a_new_folder_and_leaves_the_first_alone(finished_run
     assert (tmp_path / "runs" / "latest").resolve() == max(folders, key=lambda p: p.stat().st_mtime_ns)
 
 
+@pytest.mark.e2e
 def test_parallel_runs_start_with_what_took_longest_last_time(finished_run):
     seconds = previous_seconds(finished_run["runs"], "tiny")
     assert set(seconds) == {"01_generate", "02_plain"} and seconds["01_generate"] > seconds["02_plain"]
@@ -184,6 +187,7 @@ def test_run_folders_started_in_the_same_second_get_their_own_names(tmp_path):
     assert names == ["20260102T030405Z-tiny", "20260102T030405Z-tiny-2", "20260102T030405Z-tiny-3"]
 
 
+@pytest.mark.e2e
 def test_a_failing_notebook_is_reported_with_its_error_and_the_others_still_run(tmp_path, capsys):
     (tmp_path / "nbs").mkdir()
     write_notebook(tmp_path / "nbs" / "01_fails.ipynb", "", "x = 1", "raise ValueError('no <such> prompt')", "y = 2")
@@ -306,6 +310,7 @@ def test_parallel_kernels_share_the_cores_unless_the_user_chose():
     assert cpu_threads_env(2, 16, {"OMP_NUM_THREADS": "8"}) == {}
 
 
+@pytest.mark.e2e
 def test_each_parallel_job_hands_its_gpu_to_its_kernel(tmp_path):
     """No GPU here: the plain notebook only prints CUDA_VISIBLE_DEVICES, which its kernel got from its slot."""
     sources = [plain(tmp_path, f"{i:02d}_plain") for i in (1, 2)]
