@@ -46,6 +46,8 @@ class Recipe:
     # object's colour in 79% (make eval-tiny), which caps the models drawing through it. At 10 it kept 96%, and the
     # whole recipe then gave colour 86% but position 80% and a weaker LoRA (docs/reports/cpu-timings.md): not shipped.
     # With the base's steps doubled too: colour 94%, position 89%, but guidance 1 beat 7.5 and the LoRA weakened.
+    # And with a fifth of the captions empty and big objects further out: position 91% and the style 90%, but colour
+    # 86%, guidance 1 still a picture ahead of 7.5, and DPM-Solver++'s fast path lost the scene (cpu-timings.md).
     autoencoder_object_weight: float = 1.0
     base_pictures: int = 24_000  # encoded once; each is seen several times, with a fresh latent sample each time
     base_steps: int = 4_000
