@@ -144,7 +144,7 @@ gpu-check: setup ## On a CUDA GPU: replica build, nbval, run-all and timings at 
 
 # The tiny models in helpers/standins/models/ (what the tiny profile loads) are trained by this recipe on the world of
 # captioned pictures (helpers/standins/world.py). Stages are kept in build/train-tiny/: an interrupted run resumes.
-train-tiny: setup ## Remake the shipped tiny models from nothing (43 minutes on 2 idle CPU cores: docs/reports/cpu-timings.md); FRESH=1 forgets earlier stages
+train-tiny: setup ## Remake the shipped tiny models from nothing (about 80 minutes on 2 CPU cores: docs/reports/cpu-timings.md); FRESH=1 forgets earlier stages
 	$(PY) -m tools.train_tiny $(if $(filter 1 yes true,$(FRESH)),--fresh)
 
 eval-tiny: setup ## Measure what the shipped tiny models learned: eval.json and a grid in docs/reports/tiny-model/

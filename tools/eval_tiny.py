@@ -340,11 +340,14 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+# Each stage of make train-tiny, in order, and where its loss curve is kept beside the shipped models.
 STAGES = {
-    "autoencoder": ("tiny-sd", "vae"),
-    "base": ("tiny-sd",),
-    "finetuned": ("tiny-openjourney",),
-    "lora": ("tiny-mdjrny-lora",),
+    "autoencoder": ("tiny-sd", "vae", "losses.json"),
+    "base": ("tiny-sd", "losses.json"),
+    "autoencoder-refined": ("tiny-sd", "vae", "losses-refined.json"),
+    "base-resumed": ("tiny-sd", "losses-resumed.json"),
+    "finetuned": ("tiny-openjourney", "losses.json"),
+    "lora": ("tiny-mdjrny-lora", "losses.json"),
 }
 
 
@@ -352,7 +355,7 @@ def training_summary(models: Path) -> dict:
     """How the models were trained: the recipe, each stage's minutes and last loss, the whole run's time."""
     summary = {"recipe": json.loads((models / "recipe.json").read_text()), "stages": {}}
     for stage, parts in STAGES.items():
-        record = json.loads(models.joinpath(*parts, "losses.json").read_text())
+        record = json.loads(models.joinpath(*parts).read_text())
         tail = record["losses"][-50:]
         summary["stages"][stage] = {"minutes": round(record["seconds"] / 60, 1), "final_loss": sum(tail) / len(tail)}
     timing = models / "training.json"

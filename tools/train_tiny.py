@@ -6,9 +6,13 @@ interrupted run resumes where it stopped:
 1. ``autoencoder``: :func:`helpers.training.train_autoencoder`, then its ``scaling_factor`` measured and saved;
 2. ``base``: the UNet and the text encoder trained together on the world's captioned pictures (stands in for
    ``stable-diffusion-v1-5/stable-diffusion-v1-5``);
-3. ``finetuned``: the base UNet fine-tuned on pictures in the ``mdjrny-v4 style`` with its trigger word, beside
+3. ``autoencoder-refined``: the autoencoder trained on from where it stopped, with the error on the objects' pixels
+   weighted, so that a small object keeps its colour through it; its latents move a little;
+4. ``base-resumed``: the base's training resumed on the refined autoencoder's latents (SD1.5's training, too,
+   resumed from an earlier checkpoint's weights: v1-2's);
+5. ``finetuned``: the base UNet fine-tuned on pictures in the ``mdjrny-v4 style`` with its trigger word, beside
    ordinary ones (stands in for ``prompthero/openjourney``, fine-tuned from SD1.5 the same way);
-4. ``lora``: a LoRA of the same style on the base UNet (peft), as diffusers' LoRA training script makes one.
+6. ``lora``: a LoRA of the same style on the base UNet (peft), as diffusers' LoRA training script makes one.
 
 Then the three models are written in the Hub's layout into ``--out`` (default ``helpers/standins/models/``), weights
 in half precision, each with a model card, and the loss curves beside them. ``make eval-tiny`` then measures
@@ -42,12 +46,8 @@ class Recipe:
     autoencoder_batch: int = 32
     autoencoder_lr: float = 1e-3
     # The error on the pixels of objects (and of the style's frame) counts this many times (training.object_mask).
-    # The shipped autoencoder has plain MSE (1.0): its round trip of the held-out captions' own pictures keeps the
-    # object's colour in 79% (make eval-tiny), which caps the models drawing through it. At 10 it kept 96%, and the
-    # whole recipe then gave colour 86% but position 80% and a weaker LoRA (docs/reports/cpu-timings.md): not shipped.
-    # With the base's steps doubled too: colour 94%, position 89%, but guidance 1 beat 7.5 and the LoRA weakened.
-    # And with a fifth of the captions empty and big objects further out: position 91% and the style 90%, but colour
-    # 86%, guidance 1 still a picture ahead of 7.5, and DPM-Solver++'s fast path lost the scene (cpu-timings.md).
+    # Plain MSE (1.0) at first: an autoencoder weighted from the start moved the latents so that the base learned
+    # positions late (docs/reports/cpu-timings.md); the refine_ stage below weighs the objects instead.
     autoencoder_object_weight: float = 1.0
     base_pictures: int = 24_000  # encoded once; each is seen several times, with a fresh latent sample each time
     base_steps: int = 4_000
@@ -57,15 +57,23 @@ class Recipe:
     # text encoder's last ones (diffusers' script, which freezes the text encoder, can use --use_ema).
     base_ema_decay: float | None = None
     empty_share: float = 0.1  # captions left empty, for classifier-free guidance
+    # Then the autoencoder trains on with the objects' pixels weighted, keeping its scaling_factor: its round trip
+    # keeps the object's colour in 94% of held-out pictures (plain MSE: 79%). The base resumes on its latents, which
+    # moved little, and keeps the positions it learned (docs/reports/cpu-timings.md, "refined autoencoder").
+    refine_steps: int = 2_500
+    refine_lr: float = 5e-4
+    refine_object_weight: float = 10.0
+    resume_steps: int = 2_000
+    resume_lr: float = 2e-4
     snr_gamma: float = 5.0
     style_pictures: int = 4_000  # half in the style with its trigger word, half without (the model keeps both)
-    finetune_steps: int = 1_000
+    finetune_steps: int = 1_500
     finetune_lr: float = 4e-4
     # The fine-tune also trains the text encoder (its own copy, shipped with it): the base never saw the trigger's
     # words, so their embeddings are still the random ones it started from.
     finetune_text_encoder: bool = True
-    lora_steps: int = 1_000
-    lora_lr: float = 1e-3
+    lora_steps: int = 1_500
+    lora_lr: float = 2e-3
     lora_rank: int = 8
     seed: int = 0
 
@@ -139,17 +147,60 @@ def stage_base(work: Path, recipe: Recipe, vae):
     tokenizer = training.world_tokenizer()
     text_encoder = training.new_text_encoder(tokenizer, seed=recipe.seed)
     unet = training.new_unet(seed=recipe.seed)
-    _log(f"base: training {recipe.base_steps} steps")
-    staging = work / "base.partial"
-    staging.mkdir(parents=True, exist_ok=True)
-    parts = training.assemble_pipeline(vae, text_encoder, tokenizer, unet)
-    check = lambda step, losses: _progress_check("base", parts, step, losses)  # noqa: E731
     steps, lr, ema = recipe.base_steps, recipe.base_lr, recipe.base_ema_decay
-    _text_to_image(staging, unet, text_encoder, tokenizer, data, steps, lr, recipe, ema, on_sample=check, every=500)
+    return _train_base(work, "base", recipe, (vae, text_encoder, tokenizer, unet), data, steps, lr, ema)
+
+
+def _train_base(work: Path, stage: str, recipe: Recipe, parts: tuple, data, steps: int, lr: float, ema):
+    """Train the UNet and the text encoder of ``parts`` (vae, text encoder, tokenizer, UNet) on ``data``, checking
+    held-out captions every 500 steps; the pipeline, saved as ``stage`` under ``work``."""
+    vae, text_encoder, tokenizer, unet = parts
+    _log(f"{stage}: training {steps} steps")
+    staging = work / f"{stage}.partial"
+    staging.mkdir(parents=True, exist_ok=True)
     pipe = training.assemble_pipeline(vae, text_encoder, tokenizer, unet)
+    check = lambda step, losses: _progress_check(stage, pipe, step, losses)  # noqa: E731
+    _text_to_image(staging, unet, text_encoder, tokenizer, data, steps, lr, recipe, ema, on_sample=check, every=500)
     pipe.save_pretrained(staging)
-    staging.rename(folder)
+    staging.rename(work / stage)
     return pipe
+
+
+def stage_refined_autoencoder(work: Path, recipe: Recipe, vae):
+    """The autoencoder trained on from where it stopped, the error on the objects' pixels weighted; it keeps its
+    ``scaling_factor``, which the base learned with (its latents' spread grows a few percent)."""
+    from diffusers import AutoencoderKL
+
+    folder = work / "autoencoder-refined"
+    if (folder / "config.json").exists():
+        return AutoencoderKL.from_pretrained(folder)
+    _log("autoencoder-refined: training")
+    start = time.perf_counter()
+    vae = copy.deepcopy(vae)
+    steps, batch, lr = recipe.refine_steps, recipe.autoencoder_batch, recipe.refine_lr
+    weight = recipe.refine_object_weight
+    losses = training.train_autoencoder(vae, steps, batch, lr, object_weight=weight, seed=recipe.seed + 3)
+    vae.requires_grad_(False)
+    _log(f"autoencoder-refined: loss {sum(losses[-50:]) / len(losses[-50:]):.4f}")
+    vae.save_pretrained(folder)
+    _save_losses(folder / "losses.json", losses, time.perf_counter() - start)
+    return vae
+
+
+def stage_resumed_base(work: Path, recipe: Recipe, base, vae):
+    """The base's UNet and text encoder trained on from where they stopped, on the world's pictures (the same ones)
+    encoded by the refined autoencoder ``vae``."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = work / "base-resumed"
+    if (folder / "model_index.json").exists():
+        return StableDiffusionPipeline.from_pretrained(folder)
+    _log(f"base-resumed: encoding {recipe.base_pictures} pictures")
+    data = training.encode_pictures(vae, world.Sampler(seed=recipe.seed + 1), recipe.base_pictures)
+    unet = copy.deepcopy(base.unet).requires_grad_(True)
+    text_encoder = copy.deepcopy(base.text_encoder).requires_grad_(True)
+    parts = (vae, text_encoder, base.tokenizer, unet)
+    return _train_base(work, "base-resumed", recipe, parts, data, recipe.resume_steps, recipe.resume_lr, None)
 
 
 def _progress_check(stage: str, parts, step: int, losses: list[float]) -> None:
@@ -304,7 +355,10 @@ def write_models(work: Path, out: Path, recipe: Recipe, base, finetuned, lora: P
     weights = load_file(lora / "pytorch_lora_weights.safetensors")
     save_file({k: v.to(torch.float16) for k, v in weights.items()}, target / "pytorch_lora_weights.safetensors")
     shutil.copy(lora / "losses.json", target / "losses.json")
-    shutil.copy(work / "autoencoder" / "losses.json", out / KINDS["base"]["folder"] / "vae" / "losses.json")
+    base_folder = out / KINDS["base"]["folder"]
+    shutil.copy(work / "autoencoder" / "losses.json", base_folder / "vae" / "losses.json")
+    shutil.copy(work / "autoencoder-refined" / "losses.json", base_folder / "vae" / "losses-refined.json")
+    shutil.copy(work / "base-resumed" / "losses.json", base_folder / "losses-resumed.json")
     (target / "README.md").write_text(
         f"# tiny-mdjrny-lora\n\nA LoRA (rank {recipe.lora_rank}) of the `mdjrny-v4 style` for `tiny-sd`, trained "
         "with peft as diffusers' LoRA training script trains one; load it with `pipe.load_lora_weights(...)`. "
@@ -337,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = Recipe()
     if args.quick:
         recipe = Recipe(
-            autoencoder_steps=3, base_pictures=64, base_steps=3, base_batch=8, style_pictures=32,
-            finetune_steps=2, lora_steps=2,
+            autoencoder_steps=3, base_pictures=64, base_steps=3, base_batch=8, refine_steps=2, resume_steps=2,
+            style_pictures=32, finetune_steps=2, lora_steps=2,
         )  # fmt: skip
     if args.fresh:
         shutil.rmtree(args.work, ignore_errors=True)
@@ -348,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     vae = stage_autoencoder(args.work, recipe)
     base = stage_base(args.work, recipe, vae)
+    vae = stage_refined_autoencoder(args.work, recipe, vae)
+    base = stage_resumed_base(args.work, recipe, base, vae)
     finetuned = stage_finetuned(args.work, recipe, base)
     lora = stage_lora(args.work, recipe, base)
     write_models(args.work, args.out, recipe, base, finetuned, lora)

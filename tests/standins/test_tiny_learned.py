@@ -58,17 +58,20 @@ def test_the_picture_shows_the_colour_position_and_background_the_prompt_names(r
 
 
 def test_the_autoencoder_keeps_what_the_judge_reads(base):
-    # Its round trip is the ceiling of every model drawing through it (make eval-tiny: colour 79%, position and
-    # background 100%, the style kept in every styled picture); an autoencoder that loses the picture fails here.
+    # Its round trip is the ceiling of every model drawing through it (make eval-tiny: colour 94%, position 99%,
+    # background 100%, the style kept in every styled picture). Plain MSE kept the colour in 79%: the refined
+    # autoencoder's weighting of the objects is what this checks; one that loses the picture fails here.
     plain = eval_tiny.round_trip(base.vae, held_out())
     styled = eval_tiny.round_trip(base.vae, THINGS, styled=True)
-    assert plain["colour"] >= 0.7 and plain["position"] >= 0.95 and plain["background"] >= 0.95, plain
+    assert plain["colour"] >= 0.85 and plain["position"] >= 0.95 and plain["background"] >= 0.95, plain
     assert plain["style_kept"] == 1.0 and styled["style_kept"] >= 0.9, (plain, styled)
 
 
 def test_guidance_on_beats_guidance_off(base, right):
     off = accuracy(base, THINGS, **{**SETTINGS, "guidance_scale": 1.0})
-    assert right["all"] > off["all"], (right, off)
+    # Guidance brings out the colour the prompt names (make eval-tiny, 80 captions: 89% at 7.5, 75% at 1); it also
+    # pushes big objects towards the middle, so on these 16 all three attributes come out right as often at 1.
+    assert right["colour"] >= off["colour"] + 0.1, (right, off)
 
 
 def test_a_negative_prompt_lowers_the_named_colour(base):
@@ -96,7 +99,7 @@ def test_the_fine_tuned_model_shows_its_style_with_the_trigger_word_only():
     finetuned = _load("finetuned")
     with_trigger = style_rate(finetuned, THINGS[:8], trigger=True, **SETTINGS)
     without = style_rate(finetuned, THINGS[:8], trigger=False, **SETTINGS)
-    assert with_trigger >= 0.6 and without <= 0.2, (with_trigger, without)  # make eval-tiny: 78% and 0% of 80
+    assert with_trigger >= 0.6 and without <= 0.2, (with_trigger, without)  # make eval-tiny: 88% and 0% of 80
 
 
 def test_the_lora_brings_the_style_to_the_base_model(base):

@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
 
 def test_every_stage_is_saved_and_the_models_written(trained):
     work, out, _, done = trained
-    for stage in ("autoencoder", "base", "finetuned", "lora"):
+    for stage in ("autoencoder", "base", "autoencoder-refined", "base-resumed", "finetuned", "lora"):
         assert (work / stage).is_dir(), stage
     assert "done in" in done.stdout
     recipe = json.loads((out / "recipe.json").read_text())
@@ -69,7 +69,8 @@ def test_the_evaluation_quotes_the_training_and_fills_the_model_cards(trained, t
 
     _, out, _, _ = trained
     training = eval_tiny.training_summary(out)
-    assert set(training["stages"]) == {"autoencoder", "base", "finetuned", "lora"}
+    stages = ["autoencoder", "base", "autoencoder-refined", "base-resumed", "finetuned", "lora"]
+    assert list(training["stages"]) == stages
     assert training["recipe"]["base_steps"] == 3
     # The run's own record (the tests above ran it again: resuming every stage can take under 3 s, 0.0 minutes)
     assert training["run"] == json.loads((out / "training.json").read_text()) and "minutes" in training["run"]
